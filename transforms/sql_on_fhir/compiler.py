@@ -40,7 +40,7 @@ from .fhirpath import (
 from .schema import R4B, FHIRSchema
 from .viewdef import Column, SelectNode, ViewDefinition, ViewDefinitionError
 
-__all__ = ["CompiledColumn", "CompiledView", "ERROR_MARKER", "compile_view", "sql_type_for"]
+__all__ = ["ERROR_MARKER", "CompiledColumn", "CompiledView", "compile_view", "sql_type_for"]
 
 # Runtime errors raised by compiled SQL carry this marker, so the runner can tell its own
 # (value-free) messages from DuckDB's, which may quote data and are never passed on.
@@ -192,7 +192,11 @@ class _Rows:
 
 
 def _struct(names: list[str], values: list[str]) -> str:
-    return "{" + ", ".join(f"{_quote_string(n)}: {v}" for n, v in zip(names, values, strict=True)) + "}"
+    return (
+        "{"
+        + ", ".join(f"{_quote_string(n)}: {v}" for n, v in zip(names, values, strict=True))
+        + "}"
+    )
 
 
 @dataclass
@@ -218,14 +222,20 @@ class _Compiler:
     def root_field(self, path: str) -> str:
         """Column of the ``focus`` CTE holding ``path`` (no wildcards) of every resource."""
         if path not in self.root_fields:
-            readable = "_".join(part for part in path[2:].replace("[", "_").replace("]", "").split(".") if part)
+            readable = "_".join(
+                part for part in path[2:].replace("[", "_").replace("]", "").split(".") if part
+            )
             self.root_fields[path] = f"f{len(self.root_fields) + 1}_{readable}"[:60]
         return f"_r.{_quote_ident(self.root_fields[path])}"
 
     def static_value(self, static: _Static, value_type: str | None = None) -> _Value:
         """SQL for a schema-resolved path: one ``json_extract``, no per-item lambdas."""
         if not static.multiple:
-            json = self.root_field(static.path) if static.base is None else f"json_extract({static.base}, '{static.path}')"
+            json = (
+                self.root_field(static.path)
+                if static.base is None
+                else f"json_extract({static.base}, '{static.path}')"
+            )
             return _Value(f"fhir_list({json})", True, value_type, static, single_json=json)
         if static.base is None:
             # multi-path json_extract takes no wildcards: extract the prefix once, then the rest
@@ -247,10 +257,14 @@ class _Compiler:
         if base is None:
             if scope.null_focus:
                 return _Value("[]::JSON[]", True, None)
-            element = self.schema.element(scope.model, name) if self.schema and scope.model else None
+            element = (
+                self.schema.element(scope.model, name) if self.schema and scope.model else None
+            )
             if element is not None:
                 suffix = "[*]" if element.multiple else ""
-                return self.static_value(_Static(scope.focus, f"$.{name}{suffix}", element.type_name))
+                return self.static_value(
+                    _Static(scope.focus, f"$.{name}{suffix}", element.type_name)
+                )
             if scope.focus is None:
                 return _Value(f"fhir_list({self.root_field(f'$.{name}')})", True, None)
             return _Value(f"fhir_list(json_extract({scope.focus}, {path}))", True, None)
@@ -261,7 +275,9 @@ class _Compiler:
             element = self.schema.element(static.type_name, name)
             if element is not None:
                 suffix = "[*]" if element.multiple else ""
-                return self.static_value(_Static(static.base, f"{static.path}.{name}{suffix}", element.type_name))
+                return self.static_value(
+                    _Static(static.base, f"{static.path}.{name}{suffix}", element.type_name)
+                )
         return _Value(f"fhir_child({base.sql}, {path})", True, None)
 
     def narrow_static(self, base: _Value, position: int) -> _Value | None:
@@ -269,7 +285,9 @@ class _Compiler:
         static = base.static
         if static is None or not static.path.endswith("[*]") or static.path.count("[*]") != 1:
             return None
-        return self.static_value(_Static(static.base, f"{static.path[:-3]}[{position}]", static.type_name), base.type)
+        return self.static_value(
+            _Static(static.base, f"{static.path[:-3]}[{position}]", static.type_name), base.type
+        )
 
     def focus_collection(self, scope: _Scope) -> str:
         if scope.null_focus:
@@ -308,7 +326,10 @@ class _Compiler:
             if wanted and value.type != wanted and wanted in _SYSTEM_SQL:
                 return _Value(f"CAST({value.sql} AS {_SYSTEM_SQL[wanted]})", False, wanted)
             return value
-        item = value.single_json or f"fhir_singleton({value.sql}, {self.runtime_error('expected at most one item')})"
+        item = (
+            value.single_json
+            or f"fhir_singleton({value.sql}, {self.runtime_error('expected at most one item')})"
+        )
         sql, system = self.json_to_sql(item, wanted or value.type)
         return _Value(sql, False, system)
 
@@ -366,8 +387,15 @@ class _Compiler:
         raise self.fail(f"${node.name} is not available here")
 
     def _expr_Member(self, node: Member, scope: _Scope) -> _Value:
-        if node.target is None and scope.focus is None and not scope.null_focus and node.name == self.view.resource:
-            return _Value("[_r.resource]", True, self.view.resource)  # 'Patient.name': the type names the root
+        if (
+            node.target is None
+            and scope.focus is None
+            and not scope.null_focus
+            and node.name == self.view.resource
+        ):
+            return _Value(
+                "[_r.resource]", True, self.view.resource
+            )  # 'Patient.name': the type names the root
         base = None if node.target is None else self.expr(node.target, scope)
         return self.navigate(base, node.name, scope)
 
@@ -379,7 +407,9 @@ class _Compiler:
                 return narrowed
         index = self.as_scalar(self.expr(node.index, scope), "Integer")
         position = f"(({index.sql}) + 1)"
-        return _Value(f"list_slice({self.as_collection(base)}, {position}, {position})", True, base.type)
+        return _Value(
+            f"list_slice({self.as_collection(base)}, {position}, {position})", True, base.type
+        )
 
     def _expr_Unary(self, node: Unary, scope: _Scope) -> _Value:
         operand = self.as_scalar(self.expr(node.operand, scope))
@@ -408,8 +438,14 @@ class _Compiler:
         left_value = self.expr(node.left, scope)
         right_value = self.expr(node.right, scope)
         if op == "|":
-            both = f"list_concat({self.as_collection(left_value)}, {self.as_collection(right_value)})"
-            return _Value(f"list_distinct({both})", True, left_value.type if left_value.type == right_value.type else None)
+            both = (
+                f"list_concat({self.as_collection(left_value)}, {self.as_collection(right_value)})"
+            )
+            return _Value(
+                f"list_distinct({both})",
+                True,
+                left_value.type if left_value.type == right_value.type else None,
+            )
         if op in ("in", "contains"):
             item, container = (left_value, right_value) if op == "in" else (right_value, left_value)
             item_json = self.as_collection(item)
@@ -423,31 +459,40 @@ class _Compiler:
         if op == "&":
             left = self.as_scalar(left_value, "String")
             right = self.as_scalar(right_value, "String")
-            return _Value(f"(coalesce({left.sql}, '') || coalesce({right.sql}, ''))", False, "String")
+            return _Value(
+                f"(coalesce({left.sql}, '') || coalesce({right.sql}, ''))", False, "String"
+            )
         if op in ("+", "-", "*", "/", "div", "mod"):
             return self._arithmetic(op, left_value, right_value)
         raise self.fail(f"operator {op!r} is not supported")
 
     def _typed_pair(self, left: _Value, right: _Value) -> tuple[_Value, _Value, str | None]:
         """Bring two operands to a common known type when either side's type is known."""
-        known = [v.type for v in (left, right) if v.type is not None and v.type in _FHIRPATH_SCALARS]
+        known = [
+            v.type for v in (left, right) if v.type is not None and v.type in _FHIRPATH_SCALARS
+        ]
         if not known:
             return left, right, None
         if all(t in _NUMERIC for t in known) and len(known) == 2 and known[0] != known[1]:
             target = "Decimal"
         else:
             target = known[0]
-        if target in ("Date", "DateTime", "Time"):
-            target_sql = "String"
-        else:
-            target_sql = target
+        target_sql = "String" if target in ("Date", "DateTime", "Time") else target
         return self.as_scalar(left, target_sql), self.as_scalar(right, target_sql), target
 
     def _comparison(self, op: str, left_value: _Value, right_value: _Value) -> _Value:
         left, right, target = self._typed_pair(left_value, right_value)
         if target is None:  # neither type known when compiling: compare JSON items at run time
-            a = self.as_scalar(left_value).sql if left_value.collection else f"to_json({left_value.sql})"
-            b = self.as_scalar(right_value).sql if right_value.collection else f"to_json({right_value.sql})"
+            a = (
+                self.as_scalar(left_value).sql
+                if left_value.collection
+                else f"to_json({left_value.sql})"
+            )
+            b = (
+                self.as_scalar(right_value).sql
+                if right_value.collection
+                else f"to_json({right_value.sql})"
+            )
             # (as_scalar of an untyped collection leaves the single JSON item as it is)
             if op in ("=", "~"):
                 return _Value(f"fhir_json_equal({a}, {b})", False, "Boolean")
@@ -489,7 +534,9 @@ class _Compiler:
             suffix = short[:1].upper() + short[1:]
             typed = self.expr(Member(target.target, target.name + suffix), scope)
             return _Value(typed.sql, True, system, typed.static, typed.single_json)
-        base = self.as_collection(self.expr(target, scope)) if target else self.focus_collection(scope)
+        base = (
+            self.as_collection(self.expr(target, scope)) if target else self.focus_collection(scope)
+        )
         var = self.fresh("t")
         json_types = {
             "Boolean": "('BOOLEAN')",
@@ -523,7 +570,9 @@ class _Compiler:
         if len(node.args) not in allowed:
             raise self.fail(f"{node.name}() takes {' or '.join(map(str, allowed))} argument(s)")
 
-    def _lambda_over(self, base: _Value, body: Expression, scope: _Scope) -> tuple[str, str, _Value]:
+    def _lambda_over(
+        self, base: _Value, body: Expression, scope: _Scope
+    ) -> tuple[str, str, _Value]:
         var, index = self.fresh("x"), self.fresh("i")
         model = base.static.type_name if base.static else None
         inner = _Scope(focus=var, row_index=scope.row_index, index=f"({index} - 1)", model=model)
@@ -535,7 +584,9 @@ class _Compiler:
         collection = self.as_collection(base)
         var, index, criterion = self._lambda_over(base, node.args[0], scope)
         condition = f"coalesce({self.as_boolean(criterion)}, false)"
-        return _Value(f"list_filter({collection}, lambda {var}, {index}: {condition})", True, base.type)
+        return _Value(
+            f"list_filter({collection}, lambda {var}, {index}: {condition})", True, base.type
+        )
 
     def _fn_select(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
@@ -594,7 +645,12 @@ class _Compiler:
         narrowed = self.narrow_static(base, 0)
         if narrowed is not None:
             return narrowed
-        return _Value(f"list_slice({base.sql}, 1, 1)", True, base.type, single_json=f"list_extract({base.sql}, 1)")
+        return _Value(
+            f"list_slice({base.sql}, 1, 1)",
+            True,
+            base.type,
+            single_json=f"list_extract({base.sql}, 1)",
+        )
 
     def _fn_last(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 0)
@@ -612,7 +668,9 @@ class _Compiler:
         self._arity(node, 1)
         base = self._input(node, scope)
         count = self.as_scalar(self.expr(node.args[0], scope), "Integer").sql
-        return _Value(f"list_slice({self.as_collection(base)}, ({count}) + 1, 2147483647)", True, base.type)
+        return _Value(
+            f"list_slice({self.as_collection(base)}, ({count}) + 1, 2147483647)", True, base.type
+        )
 
     def _fn_take(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
@@ -633,13 +691,19 @@ class _Compiler:
         self._arity(node, 2, 3)
         condition = self.as_boolean(self.expr(node.args[0], scope))
         then = self.as_collection(self.expr(node.args[1], scope))
-        otherwise = self.as_collection(self.expr(node.args[2], scope)) if len(node.args) == 3 else "[]::JSON[]"
+        otherwise = (
+            self.as_collection(self.expr(node.args[2], scope))
+            if len(node.args) == 3
+            else "[]::JSON[]"
+        )
         return _Value(f"(CASE WHEN {condition} THEN {then} ELSE {otherwise} END)", True, None)
 
     def _fn_join(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 0, 1)
         base = self.as_collection(self._input(node, scope))
-        separator = self.as_scalar(self.expr(node.args[0], scope), "String").sql if node.args else "''"
+        separator = (
+            self.as_scalar(self.expr(node.args[0], scope), "String").sql if node.args else "''"
+        )
         var = self.fresh("j")
         strings = f"list_transform({base}, lambda {var}: {var} ->> '$')"
         return _Value(
@@ -693,11 +757,19 @@ class _Compiler:
             wanted = _quote_string(type_name)
         references_value = self.navigate(self._input(node, scope), "reference", scope)
         if references_value.single_json is not None:  # one Reference: a plain scalar
-            return _Value(f"fhir_reference_key({references_value.single_json} ->> '$', {wanted})", False, "String")
+            return _Value(
+                f"fhir_reference_key({references_value.single_json} ->> '$', {wanted})",
+                False,
+                "String",
+            )
         references = references_value.sql
         var = self.fresh("k")
         keys = f"list_transform({references}, lambda {var}: to_json(fhir_reference_key({var} ->> '$', {wanted})))"
-        return _Value(f"list_filter({keys}, lambda {var}: {var} IS NOT NULL AND json_type({var}) <> 'NULL')", True, "String")
+        return _Value(
+            f"list_filter({keys}, lambda {var}: {var} IS NOT NULL AND json_type({var}) <> 'NULL')",
+            True,
+            "String",
+        )
 
     def _boundary(self, node: FunctionCall, scope: _Scope, high: bool) -> _Value:
         self._arity(node, 0, 1)
@@ -708,7 +780,9 @@ class _Compiler:
         direction = "1" if high else "-1"
         if kind == "Decimal" or (kind is None and base.collection):
             # unknown type: decide at run time from the JSON item's own shape
-            json_item = f"fhir_singleton({base.sql}, {self.runtime_error('expected at most one item')})"
+            json_item = (
+                f"fhir_singleton({base.sql}, {self.runtime_error('expected at most one item')})"
+            )
             if kind == "Decimal":
                 return _Value(f"fhir_decimal_boundary({json_item}, {direction})", False, "Decimal")
             text = f"({json_item} ->> '$')"
@@ -720,7 +794,11 @@ class _Compiler:
                 False,
                 None,
             )
-        macro = {"Date": "fhir_date_boundary", "DateTime": "fhir_datetime_boundary", "Time": "fhir_time_boundary"}
+        macro = {
+            "Date": "fhir_date_boundary",
+            "DateTime": "fhir_datetime_boundary",
+            "Time": "fhir_time_boundary",
+        }
         if kind in macro:
             return _Value(f"{macro[kind]}({item.sql}, {flag})", False, kind)
         if kind == "Integer":
@@ -745,19 +823,35 @@ class _Compiler:
 
     def _fn_startsWith(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
-        return _Value(f"starts_with({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})", False, "Boolean")
+        return _Value(
+            f"starts_with({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})",
+            False,
+            "Boolean",
+        )
 
     def _fn_endsWith(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
-        return _Value(f"ends_with({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})", False, "Boolean")
+        return _Value(
+            f"ends_with({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})",
+            False,
+            "Boolean",
+        )
 
     def _fn_contains(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
-        return _Value(f"contains({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})", False, "Boolean")
+        return _Value(
+            f"contains({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})",
+            False,
+            "Boolean",
+        )
 
     def _fn_matches(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
-        return _Value(f"regexp_matches({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})", False, "Boolean")
+        return _Value(
+            f"regexp_matches({self._string_input(node, scope)}, {self._string_arg(node, scope, 0)})",
+            False,
+            "Boolean",
+        )
 
     def _fn_upper(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 0)
@@ -788,7 +882,9 @@ class _Compiler:
         text = self._string_input(node, scope)
         start = self._int_arg(node, scope, 0)
         if len(node.args) == 2:
-            return _Value(f"substr({text}, ({start}) + 1, {self._int_arg(node, scope, 1)})", False, "String")
+            return _Value(
+                f"substr({text}, ({start}) + 1, {self._int_arg(node, scope, 1)})", False, "String"
+            )
         return _Value(f"substr({text}, ({start}) + 1)", False, "String")
 
     def _fn_replace(self, node: FunctionCall, scope: _Scope) -> _Value:
@@ -830,7 +926,10 @@ class _Compiler:
             if value.collection:
                 var = self.fresh("v")
                 item_sql, _ = self.json_to_sql(var, system)
-                return f"list_transform({value.sql}, lambda {var}: {_cast(item_sql, sql_type)})", f"{sql_type}[]"
+                return (
+                    f"list_transform({value.sql}, lambda {var}: {_cast(item_sql, sql_type)})",
+                    f"{sql_type}[]",
+                )
             return (
                 f"CASE WHEN ({value.sql}) IS NULL THEN []::{sql_type}[] ELSE [CAST({value.sql} AS {sql_type})] END",
                 f"{sql_type}[]",
@@ -839,7 +938,9 @@ class _Compiler:
             if value.single_json is not None:  # the schema allows at most one item
                 item = value.single_json
             else:
-                message = self.runtime_error(f"column {column.name!r} got more than one value (collection is false)")
+                message = self.runtime_error(
+                    f"column {column.name!r} got more than one value (collection is false)"
+                )
                 item = f"fhir_singleton({value.sql}, {message})"
             item_sql, _ = self.json_to_sql(item, system)
             return _cast(item_sql, sql_type), sql_type
@@ -862,14 +963,26 @@ class _Compiler:
         var = self.fresh("row")
         if left.single is not None:
             fields = left.single + [f"{var}.{_quote_ident(n)}" for n in right.names]
-            return _Rows(names, types, rows=f"list_transform({right.as_list()}, lambda {var}: {_struct(names, fields)})")
+            return _Rows(
+                names,
+                types,
+                rows=f"list_transform({right.as_list()}, lambda {var}: {_struct(names, fields)})",
+            )
         if right.single is not None:
             fields = [f"{var}.{_quote_ident(n)}" for n in left.names] + right.single
-            return _Rows(names, types, rows=f"list_transform({left.as_list()}, lambda {var}: {_struct(names, fields)})")
+            return _Rows(
+                names,
+                types,
+                rows=f"list_transform({left.as_list()}, lambda {var}: {_struct(names, fields)})",
+            )
         other = self.fresh("row")
-        fields = [f"{var}.{_quote_ident(n)}" for n in left.names] + [f"{other}.{_quote_ident(n)}" for n in right.names]
+        fields = [f"{var}.{_quote_ident(n)}" for n in left.names] + [
+            f"{other}.{_quote_ident(n)}" for n in right.names
+        ]
         inner = f"list_transform({right.as_list()}, lambda {other}: {_struct(names, fields)})"
-        return _Rows(names, types, rows=f"flatten(list_transform({left.as_list()}, lambda {var}: {inner}))")
+        return _Rows(
+            names, types, rows=f"flatten(list_transform({left.as_list()}, lambda {var}: {inner}))"
+        )
 
     def body(self, node: SelectNode, scope: _Scope) -> _Rows:
         """Rows of a select node for one focus, ignoring its own iteration."""
@@ -891,15 +1004,26 @@ class _Compiler:
         for branch in branches:
             if branch.types != types:  # align types so the struct lists concatenate
                 var = self.fresh("row")
-                fields = [f"CAST({var}.{_quote_ident(n)} AS {t})" for n, t in zip(names, types, strict=True)]
-                lists.append(f"list_transform({branch.as_list()}, lambda {var}: {_struct(names, fields)})")
+                fields = [
+                    f"CAST({var}.{_quote_ident(n)} AS {t})"
+                    for n, t in zip(names, types, strict=True)
+                ]
+                lists.append(
+                    f"list_transform({branch.as_list()}, lambda {var}: {_struct(names, fields)})"
+                )
             else:
                 lists.append(branch.as_list())
         return _Rows(list(names), list(types), rows="flatten([" + ", ".join(lists) + "])")
 
     def iteration(self, node: SelectNode, scope: _Scope) -> tuple[str, str | None]:
         """The JSON[] collection a forEach/forEachOrNull/repeat iterates over, and its item type."""
-        kind = "forEach" if node.for_each is not None else "forEachOrNull" if node.for_each_or_null is not None else "repeat"
+        kind = (
+            "forEach"
+            if node.for_each is not None
+            else "forEachOrNull"
+            if node.for_each_or_null is not None
+            else "repeat"
+        )
         self.element = f"{node.element}.{kind}"
         if node.repeat:
             return self.repeat(node, scope), None
@@ -918,7 +1042,9 @@ class _Compiler:
         children = []
         for position, path in enumerate(node.repeat):
             self.element = f"{node.element}.repeat[{position}]"
-            child = self.as_collection(self.expr(path, _Scope(focus=f"{parent}.node", row_index=scope.row_index)))
+            child = self.as_collection(
+                self.expr(path, _Scope(focus=f"{parent}.node", row_index=scope.row_index))
+            )
             item, index = self.fresh("c"), self.fresh("n")
             children.append(
                 f"list_transform({child}, lambda {item}, {index}: "
@@ -944,15 +1070,23 @@ class _Compiler:
         collection, model = self.iteration(node, scope)
         var, index = self.fresh("x"), self.fresh("i")
         body = self.body(node, _Scope(focus=var, row_index=f"({index} - 1)", model=model))
+
         def rows_over(items: str) -> str:
             return f"flatten(list_transform({items}, lambda {var}, {index}: {body.as_list()}))"
 
         if node.for_each_or_null is None:
             return _Rows(body.names, body.types, rows=rows_over(collection))
-        # forEachOrNull: an empty collection still yields one row, evaluated on an empty focus
-        empty = self.body(node, _Scope(focus=None, row_index="0", null_focus=True))
+        # forEachOrNull: an empty collection still yields one row: the node's own columns on an
+        # empty focus (literals and %rowIndex keep their value), every nested column NULL
+        own = (
+            self.columns(node.columns, _Scope(focus=None, row_index="0", null_focus=True)).single
+            if node.columns
+            else []
+        )
+        assert own is not None
+        nested = [f"NULL::{sql_type}" for sql_type in body.types[len(own) :]]
+        empty_row = f"[{_struct(body.names, own + nested)}]"
         items = self.fresh("items")
-        empty_row = empty.as_list()
         return _Rows(
             body.names,
             body.types,
@@ -1002,7 +1136,9 @@ def compile_view(view: ViewDefinition, schema: FHIRSchema | None = R4B) -> Compi
         ViewDefinitionError: the view uses FHIRPath the compiler cannot translate.
     """
     compiler = _Compiler(view, schema)
-    root = _Scope(focus=None, model=view.resource if schema and schema.knows(view.resource) else None)
+    root = _Scope(
+        focus=None, model=view.resource if schema and schema.knows(view.resource) else None
+    )
     parts = [compiler.node(node, root) for node in view.select]
 
     where_sql = []
@@ -1011,7 +1147,9 @@ def compile_view(view: ViewDefinition, schema: FHIRSchema | None = R4B) -> Compi
         value = compiler.expr(expression, root)
         if not value.collection:
             if value.type not in (None, "Boolean"):
-                raise ViewDefinitionError(compiler.element, f"must give a boolean, not {value.type}")
+                raise ViewDefinitionError(
+                    compiler.element, f"must give a boolean, not {value.type}"
+                )
             where_sql.append(f"coalesce({value.sql}, false)")
         else:
             message = compiler.runtime_error("where path must give a single boolean")
@@ -1034,8 +1172,13 @@ def compile_view(view: ViewDefinition, schema: FHIRSchema | None = R4B) -> Compi
 
     # Navigation registers every prefix of a path; keep the fields the query reads, renumbered.
     body = "\n".join(select_items + joins + where_sql)
-    used = [(path, alias) for path, alias in compiler.root_fields.items() if _quote_ident(alias) in body]
-    renames = {_quote_ident(alias): _quote_ident(f"f{n}_" + alias.split("_", 1)[1]) for n, (_p, alias) in enumerate(used, 1)}
+    used = [
+        (path, alias) for path, alias in compiler.root_fields.items() if _quote_ident(alias) in body
+    ]
+    renames = {
+        _quote_ident(alias): _quote_ident(f"f{n}_" + alias.split("_", 1)[1])
+        for n, (_p, alias) in enumerate(used, 1)
+    }
     fields = [(path, renames[_quote_ident(alias)][1:-1]) for path, alias in used]
 
     def renamed(text: str) -> str:  # one pass, so a new name can never be renamed again
@@ -1047,12 +1190,12 @@ def compile_view(view: ViewDefinition, schema: FHIRSchema | None = R4B) -> Compi
     joins = [renamed(join) for join in joins]
     where_sql = [renamed(clause) for clause in where_sql]
     paths = ", ".join(["'$.resourceType'"] + [f"'{path}'" for path, _alias in fields])
-    field_columns = "".join(f", _e[{i}] AS {_quote_ident(alias)}" for i, (_n, alias) in enumerate(fields, start=2))
+    field_columns = "".join(
+        f", _e[{i}] AS {_quote_ident(alias)}" for i, (_n, alias) in enumerate(fields, start=2)
+    )
     where_clause = "\n      AND ".join(where_sql) if where_sql else "true"
     head = (
-        "WITH parsed AS (\n"
-        f"    SELECT resource, json_extract(resource, [{paths}]) AS _e\n"
-        "    FROM "
+        f"WITH parsed AS (\n    SELECT resource, json_extract(resource, [{paths}]) AS _e\n    FROM "
     )
     tail = (
         "\n), focus AS (\n"
@@ -1063,6 +1206,9 @@ def compile_view(view: ViewDefinition, schema: FHIRSchema | None = R4B) -> Compi
         "    SELECT * FROM focus AS _r\n"
         f"    WHERE {where_clause}\n"
         ")\n"
-        "SELECT\n" + ",\n".join(select_items) + "\nFROM selected AS _r" + "".join(f"\n{j}" for j in joins)
+        "SELECT\n"
+        + ",\n".join(select_items)
+        + "\nFROM selected AS _r"
+        + "".join(f"\n{j}" for j in joins)
     )
     return CompiledView(view=view, columns=tuple(columns), head=head, tail=tail)

@@ -125,5 +125,7 @@ def write_report(results: list[CaseResult], path: Path) -> None:
         if not result.passed:
             entry["reason"] = result.reason
             entry["error"] = result.error or result.reason
-        report.setdefault(result.file, {"tests": []})["tests"].append({"name": result.title, "result": entry})
+        report.setdefault(result.file, {"tests": []})["tests"].append(
+            {"name": result.title, "result": entry}
+        )
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

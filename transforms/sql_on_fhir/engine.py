@@ -17,6 +17,8 @@ __all__ = [
     "ViewExecutionError",
     "install_macros",
     "load_resources",
+    "macros_sql",
+    "materialize_view",
     "ndjson_source",
     "run_view",
     "run_view_arrow",
@@ -31,6 +33,11 @@ class ViewExecutionError(RuntimeError):
     The message names the view element and the failure class only: DuckDB's own message can
     quote the data that failed to convert, so it is never passed on (nor chained).
     """
+
+
+def macros_sql() -> str:
+    """The SQL that defines the ``fhir_*`` macros (to run printed view SQL elsewhere)."""
+    return _MACROS
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:

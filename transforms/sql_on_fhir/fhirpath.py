@@ -127,7 +127,10 @@ class Constant(Expression):
 _TOKEN_SPEC = [
     ("WS", r"\s+"),
     ("COMMENT", r"//[^\n]*|/\*.*?\*/"),
-    ("DATETIME", r"@\d{4}(?:-\d{2}(?:-\d{2})?)?T(?:\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?(?:Z|[+-]\d{2}:\d{2})?"),
+    (
+        "DATETIME",
+        r"@\d{4}(?:-\d{2}(?:-\d{2})?)?T(?:\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?(?:Z|[+-]\d{2}:\d{2})?",
+    ),
     ("TIME", r"@T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?"),
     ("DATE", r"@\d{4}(?:-\d{2}(?:-\d{2})?)?"),
     ("NUMBER", r"\d+(?:\.\d+)?"),
@@ -139,7 +142,17 @@ _TOKEN_SPEC = [
     ("OP", r"<=|>=|!=|!~|[-+*/&|=~<>()\[\]{},.]"),
 ]
 _TOKEN_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _TOKEN_SPEC), re.S)
-_ESCAPES = {"'": "'", '"': '"', "`": "`", "r": "\r", "n": "\n", "t": "\t", "f": "\f", "\\": "\\", "/": "/"}
+_ESCAPES = {
+    "'": "'",
+    '"': '"',
+    "`": "`",
+    "r": "\r",
+    "n": "\n",
+    "t": "\t",
+    "f": "\f",
+    "\\": "\\",
+    "/": "/",
+}
 
 
 @dataclass(frozen=True)
@@ -233,7 +246,9 @@ class _Parser:
         token = self.current
         if token.kind == "OP" and token.text in operators:
             return True
-        return token.kind == "IDENT" and token.text in operators and token.text in _KEYWORD_OPERATORS
+        return (
+            token.kind == "IDENT" and token.text in operators and token.text in _KEYWORD_OPERATORS
+        )
 
     # -- grammar ------------------------------------------------------------------------------
     def parse(self) -> Expression:
@@ -263,7 +278,10 @@ class _Parser:
         if token.kind not in ("IDENT", "DELIMITED"):
             raise self.error("expected a type name")
         parts = [self._identifier(self.advance())]
-        while self.current.text == "." and self.tokens[self.index + 1].kind in ("IDENT", "DELIMITED"):
+        while self.current.text == "." and self.tokens[self.index + 1].kind in (
+            "IDENT",
+            "DELIMITED",
+        ):
             self.advance()
             parts.append(self._identifier(self.advance()))
         return ".".join(parts)
@@ -316,7 +334,11 @@ class _Parser:
                 self.current.kind == "IDENT" and self.current.text in _CALENDAR_UNITS
             ):
                 unit_token = self.advance()
-                unit = _unescape(unit_token.text[1:-1]) if unit_token.kind == "STRING" else unit_token.text
+                unit = (
+                    _unescape(unit_token.text[1:-1])
+                    if unit_token.kind == "STRING"
+                    else unit_token.text
+                )
                 return Literal(float(token.text), "Quantity", unit)
             if "." in token.text:
                 return Literal(token.text, "Decimal")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["Element", "FHIRSchema", "R4B"]
+__all__ = ["R4B", "Element", "FHIRSchema"]
 
 _COMPLEX = re.compile(r"abc\.(\w+)Type\b")
 
@@ -48,12 +48,18 @@ class FHIRSchema:
         return self._model(type_name) is not None
 
     @cache  # noqa: B019
+    def _fields_by_json_name(self, type_name: str) -> dict:
+        """Model fields keyed by their JSON name ('class', not the Python name 'class_fhir')."""
+        model = self._model(type_name)
+        return {(field.alias or name): field for name, field in model.model_fields.items()}
+
+    @cache  # noqa: B019
     def element(self, type_name: str, element_name: str) -> Element | None:
         """The element ``element_name`` of ``type_name``, or None when unknown."""
         model = self._model(type_name)
         if model is None:
             return None
-        field = model.model_fields.get(element_name)
+        field = self._fields_by_json_name(type_name).get(element_name)
         if field is None or element_name.endswith("__ext") or element_name == "fhir_comments":
             return None
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}

@@ -37,7 +37,16 @@ PRIMITIVE_TYPES = {
     "unsignedInt", "uri", "url", "uuid", "xhtml",
 }  # fmt: skip
 
-_SELECT_KEYS = {"column", "select", "forEach", "forEachOrNull", "repeat", "unionAll", "extension", "id"}
+_SELECT_KEYS = {
+    "column",
+    "select",
+    "forEach",
+    "forEachOrNull",
+    "repeat",
+    "unionAll",
+    "extension",
+    "id",
+}
 _COLUMN_KEYS = {"name", "path", "type", "collection", "description", "tag", "extension", "id"}
 
 
@@ -142,7 +151,9 @@ def load_view(path: str | Path) -> ViewDefinition:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ViewDefinitionError("", f"{path.name} is not valid JSON (line {exc.lineno})") from None
+        raise ViewDefinitionError(
+            "", f"{path.name} is not valid JSON (line {exc.lineno})"
+        ) from None
     return parse_view(document)
 
 
@@ -251,14 +262,23 @@ def _parse_select(item: Any, element: str) -> SelectNode:
     if "repeat" in item:
         paths = item["repeat"]
         if not isinstance(paths, list) or not paths:
-            raise ViewDefinitionError(f"{element}.repeat", "must be a non-empty array of FHIRPath strings")
+            raise ViewDefinitionError(
+                f"{element}.repeat", "must be a non-empty array of FHIRPath strings"
+            )
         repeat = tuple(_parse_path(p, f"{element}.repeat[{i}]") for i, p in enumerate(paths))
         iteration_text = " | ".join(paths)
 
-    columns = tuple(_parse_column(c, f"{element}.column[{i}]") for i, c in enumerate(_array(item, "column", element)))
-    selects = tuple(_parse_select(s, f"{element}.select[{i}]") for i, s in enumerate(_array(item, "select", element)))
+    columns = tuple(
+        _parse_column(c, f"{element}.column[{i}]")
+        for i, c in enumerate(_array(item, "column", element))
+    )
+    selects = tuple(
+        _parse_select(s, f"{element}.select[{i}]")
+        for i, s in enumerate(_array(item, "select", element))
+    )
     union_all = tuple(
-        _parse_select(s, f"{element}.unionAll[{i}]") for i, s in enumerate(_array(item, "unionAll", element))
+        _parse_select(s, f"{element}.unionAll[{i}]")
+        for i, s in enumerate(_array(item, "unionAll", element))
     )
     if not (columns or selects or union_all):
         raise ViewDefinitionError(element, "needs at least one of column, select, unionAll")
@@ -313,7 +333,9 @@ def _parse_column(item: Any, element: str) -> Column:
     tags = []
     for i, tag in enumerate(item.get("tag", []) or []):
         if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or "value" not in tag:
-            raise ViewDefinitionError(f"{element}.tag[{i}]", "must be an object with name and value")
+            raise ViewDefinitionError(
+                f"{element}.tag[{i}]", "must be an object with name and value"
+            )
         tags.append(Tag(tag["name"], str(tag["value"])))
     return Column(
         name=name,
@@ -347,7 +369,9 @@ def _check_constant_references(view: ViewDefinition) -> None:
     def walk(expression: Any, element: str) -> None:
         if isinstance(expression, ConstantReference):
             if expression.name not in view.constants and expression.name not in _BUILTIN_CONSTANTS:
-                raise ViewDefinitionError(element, f"refers to undefined constant %{expression.name}")
+                raise ViewDefinitionError(
+                    element, f"refers to undefined constant %{expression.name}"
+                )
             return
         if hasattr(expression, "__dataclass_fields__"):
             for name in expression.__dataclass_fields__:
@@ -361,7 +385,10 @@ def _check_constant_references(view: ViewDefinition) -> None:
     def visit(node: SelectNode) -> None:
         for column in node.columns:
             walk(column.expression, f"{column.element}.path")
-        for key, expression in (("forEach", node.for_each), ("forEachOrNull", node.for_each_or_null)):
+        for key, expression in (
+            ("forEach", node.for_each),
+            ("forEachOrNull", node.for_each_or_null),
+        ):
             if expression is not None:
                 walk(expression, f"{node.element}.{key}")
         for i, expression in enumerate(node.repeat):

@@ -1,0 +1,75 @@
+"""The chartetl command line: sof-test, view-sql, bench-views."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import SAMPLE_EXPORT, SOF_SUITE
+from transforms.views import VIEWS_DIR
+
+runner = CliRunner()
+
+
+def test_sof_test_runs_the_suite_and_writes_the_report(tmp_path):
+    report = tmp_path / "test_report.json"
+    result = runner.invoke(app, ["sof-test", "--suite", str(SOF_SUITE), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "144 passed, 0 failed" in result.output
+    assert "repeat.json" in result.output
+    assert len(json.loads(report.read_text())) == 22
+
+
+def test_sof_test_fails_on_a_failing_case(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    document = json.loads((SOF_SUITE / "basic.json").read_text())
+    document["tests"] = document["tests"][:1]
+    document["tests"][0]["expect"] = [{"id": "nobody"}]
+    (suite / "basic.json").write_text(json.dumps(document))
+    result = runner.invoke(
+        app, ["sof-test", "--suite", str(suite), "--report", str(tmp_path / "r.json")]
+    )
+    assert result.exit_code == 1
+    assert "0 passed, 1 failed" in result.output
+    assert "FAILED basic.json :: basic attribute" in result.output
+
+
+def test_view_sql_prints_runnable_sql(tmp_path):
+    result = runner.invoke(
+        app, ["view-sql", str(VIEWS_DIR / "visits.json"), "--source", "encounters", "--macros"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "CREATE OR REPLACE TEMP MACRO fhir_list" in result.output
+    assert "FROM encounters" in result.output
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE encounters(resource JSON)")
+    con.execute(
+        """INSERT INTO encounters VALUES ('{"resourceType":"Encounter","id":"e1","status":"finished"}')"""
+    )
+    assert con.execute(result.output).fetchall()[0][0] == "e1"  # macros, then the view's query
+
+
+def test_view_sql_names_the_invalid_element(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(
+        json.dumps(
+            {
+                "resource": "Patient",
+                "select": [{"forEach": 1, "column": [{"name": "a", "path": "id"}]}],
+            }
+        )
+    )
+    result = runner.invoke(app, ["view-sql", str(path)])
+    assert result.exit_code == 2
+    assert "select[0].forEach" in result.output
+
+
+def test_bench_views_prints_throughput_and_floor():
+    result = runner.invoke(app, ["bench-views", "--export", str(SAMPLE_EXPORT), "--repeats", "1"])
+    assert result.exit_code == 0, result.output
+    assert "all views" in result.output and "floor (read_ndjson_objects" in result.output
