@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.sql_on_fhir import compile_view
+from transforms.sql_on_fhir import compile_view, load_resources, run_view
+from transforms.sql_on_fhir.schema import R4B
 from transforms.views import DEID_CLASSES, DEID_TAG, load_views
 
 VIEWS = load_views()
@@ -28,3 +29,117 @@ def test_every_column_has_exactly_one_deid_class(name):
 @pytest.mark.parametrize("name", sorted(VIEWS))
 def test_views_compile(name):
     assert compile_view(VIEWS[name]).columns
+
+
+def rows(con, name, resources):
+    load_resources(con, resources, "res")
+    fast = run_view(con, compile_view(VIEWS[name], R4B), "res")
+    assert fast == run_view(con, compile_view(VIEWS[name], None), "res")
+    return fast
+
+
+def test_questionnaire_items_one_row_per_answer_nested_and_ticked(con):
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "r1",
+        "status": "completed",
+        "questionnaire": "http://example.org/fhir/Questionnaire/compass-31",
+        "subject": {"reference": "Patient/p1"},
+        "authored": "2024-03-01",
+        "item": [
+            {"linkId": "q1", "answer": [{"valueCoding": {"code": "1"}}]},
+            {
+                "linkId": "q6",
+                "answer": [{"valueCoding": {"code": "1"}}, {"valueCoding": {"code": "2"}}],
+            },
+            {"linkId": "group", "item": [{"linkId": "q8", "answer": [{"valueInteger": 3}]}]},
+            {"linkId": "note", "answer": [{"valueString": "free text is not kept"}]},
+        ],
+    }
+    items = rows(con, "questionnaire_items", [response])
+    got = sorted(
+        (r["link_id"], r["answer_index"], r["answer_code"], r["answer_value"]) for r in items
+    )
+    assert got == [
+        ("note", 0, None, None),
+        ("q1", 0, "1", None),
+        ("q6", 0, "1", None),
+        ("q6", 1, "2", None),
+        ("q8", 0, None, 3.0),
+    ]
+    assert "free text" not in repr(items)
+    (header,) = rows(con, "questionnaire_responses", [response])
+    assert header["patient_id"] == "p1" and header["authored_date"] == "2024-03-01"
+
+
+def test_observations_one_row_per_value_with_components(con):
+    observations = [
+        {
+            "resourceType": "Observation",
+            "id": "o1",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2024-01-02T10:00:00Z",
+            "valueInteger": 7,
+        },
+        {
+            "resourceType": "Observation",
+            "id": "o2",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "subject": {"reference": "Patient/p1"},
+            "effectivePeriod": {"start": "2024-01-03"},
+            "component": [
+                {
+                    "code": {"coding": [{"code": "8480-6"}]},
+                    "valueQuantity": {"value": 120, "unit": "mm[Hg]"},
+                },
+                {
+                    "code": {"coding": [{"code": "8462-4"}]},
+                    "valueQuantity": {"value": 80, "code": "mm[Hg]"},
+                },
+            ],
+        },
+    ]
+    got = sorted(
+        (
+            r["observation_id"],
+            r["value_index"],
+            r["code"],
+            r["value_num"],
+            r["value_unit"],
+            r["effective_date"],
+        )
+        for r in rows(con, "observations", observations)
+    )
+    assert got == [
+        ("o1", 0, "72514-3", 7.0, None, "2024-01-02T10:00:00Z"),
+        ("o2", 0, "85354-9", None, None, "2024-01-03"),
+        ("o2", 1, "8480-6", 120.0, "mm[Hg]", "2024-01-03"),
+        ("o2", 2, "8462-4", 80.0, "mm[Hg]", "2024-01-03"),
+    ]
+
+
+def test_adverse_events_suspect_medication(con):
+    event = {
+        "resourceType": "AdverseEvent",
+        "id": "ae1",
+        "actuality": "actual",
+        "subject": {"reference": "Patient/p1"},
+        "date": "2024-02-01",
+        "event": {
+            "coding": [
+                {"system": "http://snomed.info/sct", "code": "193462001", "display": "Insomnia"}
+            ]
+        },
+        "severity": {"coding": [{"code": "mild"}]},
+        "suspectEntity": [{"instance": {"reference": "MedicationRequest/m1"}}],
+    }
+    (row,) = rows(con, "adverse_events", [event])
+    assert (row["event_code"], row["severity"], row["suspect_med_id"], row["event_date"]) == (
+        "193462001",
+        "mild",
+        "m1",
+        "2024-02-01",
+    )

@@ -161,17 +161,43 @@ class CompiledView:
     Attributes:
         view: the validated ViewDefinition.
         columns: output columns in order, with SQL types and the view's tags.
-        head, tail: the query text before and after the relation that holds the resources.
     """
 
     view: ViewDefinition
     columns: tuple[CompiledColumn, ...]
-    head: str
-    tail: str
+    _paths: str
+    _field_columns: str
+    _where: str
+    _select_items: tuple[str, ...]
+    _joins: tuple[str, ...]
 
-    def sql(self, source: str = "resources") -> str:
-        """The query over ``source``: a table, view or ``(subquery)`` with a ``resource`` JSON column."""
-        return f"{self.head}{source}{self.tail}"
+    def sql(self, source: str = "resources", carry: tuple[str, ...] = ()) -> str:
+        """The query over ``source``: a table, view or ``(subquery)`` with a ``resource`` JSON column.
+
+        Args:
+            source: the relation holding the resources.
+            carry: further columns of ``source`` (lineage such as the file hash and line) to
+                pass through unchanged, after the view's columns.
+        """
+        carried = "".join(f", {_quote_ident(name)}" for name in carry)
+        select_items = list(self._select_items) + [f"    _r.{_quote_ident(name)}" for name in carry]
+        return (
+            "WITH parsed AS (\n"
+            f"    SELECT resource{carried}, json_extract(resource, [{self._paths}]) AS _e\n"
+            f"    FROM {source}\n"
+            "), focus AS (\n"
+            f"    SELECT resource{carried}{self._field_columns}\n"
+            "    FROM parsed\n"
+            f"    WHERE (_e[1] ->> '$') = {_quote_string(self.view.resource)}\n"
+            "), selected AS (\n"
+            "    SELECT * FROM focus AS _r\n"
+            f"    WHERE {self._where}\n"
+            ")\n"
+            "SELECT\n"
+            + ",\n".join(select_items)
+            + "\nFROM selected AS _r"
+            + "".join(f"\n{j}" for j in self._joins)
+        )
 
 
 @dataclass
@@ -1194,21 +1220,12 @@ def compile_view(view: ViewDefinition, schema: FHIRSchema | None = R4B) -> Compi
         f", _e[{i}] AS {_quote_ident(alias)}" for i, (_n, alias) in enumerate(fields, start=2)
     )
     where_clause = "\n      AND ".join(where_sql) if where_sql else "true"
-    head = (
-        f"WITH parsed AS (\n    SELECT resource, json_extract(resource, [{paths}]) AS _e\n    FROM "
+    return CompiledView(
+        view=view,
+        columns=tuple(columns),
+        _paths=paths,
+        _field_columns=field_columns,
+        _where=where_clause,
+        _select_items=tuple(select_items),
+        _joins=tuple(joins),
     )
-    tail = (
-        "\n), focus AS (\n"
-        f"    SELECT resource{field_columns}\n"
-        "    FROM parsed\n"
-        f"    WHERE (_e[1] ->> '$') = {_quote_string(view.resource)}\n"
-        "), selected AS (\n"
-        "    SELECT * FROM focus AS _r\n"
-        f"    WHERE {where_clause}\n"
-        ")\n"
-        "SELECT\n"
-        + ",\n".join(select_items)
-        + "\nFROM selected AS _r"
-        + "".join(f"\n{j}" for j in joins)
-    )
-    return CompiledView(view=view, columns=tuple(columns), head=head, tail=tail)
