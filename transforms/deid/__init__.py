@@ -1,0 +1,1 @@
+"""De-identification: keys, pseudonyms, date shifts, generalisation, per column class."""

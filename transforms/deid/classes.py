@@ -1,0 +1,101 @@
+"""The de-identification classes of view columns and the warehouse columns each one produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transforms.sql_on_fhir import CompiledView
+from transforms.sql_on_fhir.fhirpath import Expression, FunctionCall, Member
+
+DEID_TAG = "deid"
+DEID_CLASSES = ("pseudonym", "shift", "birth_year", "zip3", "code", "value", "text")
+
+
+class DeidConfigurationError(ValueError):
+    """A view column without a valid de-identification class: the run refuses to start."""
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """A warehouse column produced from a view column."""
+
+    name: str
+    sql_type: str
+    source: str  # the view column it comes from
+    deid_class: str
+    description: str | None = None
+
+
+def column_class(view_name: str, column) -> str:
+    """The one ``deid`` class of a compiled column; raises DeidConfigurationError otherwise."""
+    classes = [t.value for t in column.tags if t.name == DEID_TAG]
+    if len(classes) != 1 or classes[0] not in DEID_CLASSES:
+        raise DeidConfigurationError(
+            f"view {view_name!r} column {column.name!r} ({column.column.element}) needs exactly one "
+            f"'{DEID_TAG}' tag with a value in {', '.join(DEID_CLASSES)}"
+        )
+    return classes[0]
+
+
+def pseudonym_resource_type(view_name: str, compiled: CompiledView, column) -> str:
+    """The resource type a pseudonym column identifies (domain separation of its HMAC).
+
+    ``getResourceKey()`` identifies the view's own resource; ``x.getReferenceKey(Type)`` the type
+    named. Anything else cannot be pseudonymised safely and is a configuration error.
+    """
+
+    def find(expression: Expression | None) -> str | None:
+        while isinstance(expression, (FunctionCall, Member)):
+            if isinstance(expression, FunctionCall) and expression.name == "getResourceKey":
+                return compiled.view.resource
+            if isinstance(expression, FunctionCall) and expression.name == "getReferenceKey":
+                if len(expression.args) == 1 and isinstance(expression.args[0], Member):
+                    return expression.args[0].name
+                return None
+            expression = expression.target
+        return None
+
+    resource_type = find(column.column.expression)
+    if resource_type is None:
+        raise DeidConfigurationError(
+            f"view {view_name!r} column {column.name!r}: a pseudonym column must be getResourceKey() "
+            "or getReferenceKey(Type)[.first()]"
+        )
+    return resource_type
+
+
+def output_columns(view_name: str, compiled: CompiledView) -> list[OutputColumn]:
+    """The de-identified columns a view yields in the warehouse (profile ED).
+
+    pseudonym -> VARCHAR (32 hex); shift -> DATE; birth_year -> INTEGER ``birth_year`` plus
+    VARCHAR ``age_group``; zip3 -> VARCHAR; code/value -> the view's type; text -> dropped.
+    """
+    out: list[OutputColumn] = []
+    for column in compiled.columns:
+        deid_class = column_class(view_name, column)
+        description = column.description
+        if deid_class == "text":
+            continue
+        if deid_class == "pseudonym":
+            pseudonym_resource_type(view_name, compiled, column)
+            out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
+        elif deid_class == "shift":
+            out.append(OutputColumn(column.name, "DATE", column.name, deid_class, description))
+        elif deid_class == "birth_year":
+            out.append(OutputColumn(column.name, "INTEGER", column.name, deid_class, description))
+            out.append(
+                OutputColumn(
+                    "age_group",
+                    "VARCHAR",
+                    column.name,
+                    deid_class,
+                    "'90+' for anyone 90 or older, else NULL.",
+                )
+            )
+        elif deid_class == "zip3":
+            out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
+        else:
+            out.append(
+                OutputColumn(column.name, column.sql_type, column.name, deid_class, description)
+            )
+    return out
