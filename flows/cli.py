@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 from rich.console import Console
@@ -147,27 +147,6 @@ def bench_views(
     )
 
 
-@app.command("demo")
-def demo() -> None:
-    """Show the engine at work: conformance suite, then the core views over the 10-patient sample.
-
-    Nothing identified is written: the sample is flattened in memory and only counts are shown.
-    """
-    suite_dir = default_suite_dir()
-    if suite_dir.is_dir():
-        results = run_suite(suite_dir)
-        passed = sum(r.passed for r in results)
-        console.print(
-            f"SQL-on-FHIR v2 conformance: {passed} passed, {len(results) - passed} failed"
-        )
-    else:
-        console.print(f"[yellow]conformance suite not found at {suite_dir}; skipped[/yellow]")
-    if SAMPLE_EXPORT.is_dir():
-        bench_views(SAMPLE_EXPORT, repeats=3)
-    else:
-        console.print(f"[yellow]sample export not found at {SAMPLE_EXPORT}; skipped[/yellow]")
-
-
 @app.command("views")
 def views() -> None:
     """List the project's ViewDefinitions and their columns with de-identification classes."""
@@ -180,6 +159,230 @@ def views() -> None:
                 column.name, column.sql_type, column.column.tag("deid") or "-", column.column.path
             )
         console.print(table)
+
+
+# ------------------------------------------------------------------------------ the pipeline
+
+
+@app.command("keygen")
+def keygen_command(
+    vault: Annotated[
+        Path, typer.Option(help="Vault folder (created 0700; outside warehouse and reports).")
+    ],
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace the key: a new epoch, every pseudonym changes."),
+    ] = False,
+) -> None:
+    """Create a fresh 32-byte de-identification key in the vault (file mode 0600)."""
+    from transforms.deid.keys import keygen, load_keys
+
+    try:
+        path = keygen(vault, overwrite=overwrite)
+    except FileExistsError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"key written to {path} (fingerprint {load_keys(vault).fingerprint})")
+
+
+@app.command("synth")
+def synth_command(
+    out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
+    profile: Annotated[
+        str, typer.Option(help="paper (the published LDN cohort) or clinic.")
+    ] = "paper",
+    patients: Annotated[
+        int | None, typer.Option(help="Number of patients (clinic profile).")
+    ] = None,
+    export_format: Annotated[
+        str, typer.Option("--format", help="ndjson, bundle or csv.")
+    ] = "ndjson",
+    seed: Annotated[
+        int, typer.Option(help="Random seed: same seed, same patients in every format.")
+    ] = 0,
+    defects: Annotated[
+        bool, typer.Option("--defects", help="Plant realistic faults for validation.")
+    ] = False,
+) -> None:
+    """Generate a synthetic chart export (fake PHI only) for trying and testing the pipeline."""
+    from transforms.synth import generate, write_export
+
+    if profile not in ("paper", "clinic") or export_format not in ("ndjson", "bundle", "csv"):
+        err_console.print("[red]--profile is paper|clinic and --format ndjson|bundle|csv[/red]")
+        raise typer.Exit(2)
+    with console.status(f"generating {profile} export..."):
+        export = generate(profile=profile, patients=patients, seed=seed, defects=defects)
+        paths = write_export(export, export_format, out)
+    size = sum(p.stat().st_size for p in paths) / 1e6
+    console.print(f"{len(paths)} files, {size:.1f} MB written to {out}")
+
+
+class _RichProgress:
+    """Progress bars for the flow's long steps in an interactive terminal."""
+
+    labels: ClassVar[dict[str, str]] = {
+        "stage": "read + validate files",
+        "flatten": "flatten + de-identify",
+        "load": "load warehouse",
+    }
+
+    def __init__(self, bars: Progress):
+        self.bars = bars
+        self.tasks: dict[str, object] = {}
+
+    def start(self, step: str, total: int) -> None:
+        self.tasks[step] = self.bars.add_task(self.labels.get(step, step), total=total)
+
+    def advance(self, step: str, amount: int = 1) -> None:
+        self.bars.advance(self.tasks[step], amount)
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table(
+        title=f"run {summary['run_id']}: {summary['status']} in {summary['seconds']:.1f} s"
+    )
+    for heading in ("table", "inserted", "updated", "unchanged", "deleted", "duplicates dropped"):
+        table.add_column(heading, justify="left" if heading == "table" else "right", no_wrap=True)
+    for name, counts in sorted(summary["rows_by_table"].items()):
+        table.add_row(
+            name,
+            *(
+                str(counts[k])
+                for k in ("inserted", "updated", "unchanged", "deleted", "duplicates_dropped")
+            ),
+        )
+    console.print(table)
+    read = sum(summary["read_by_type"].values())
+    quarantined = sum(summary["quarantined_by_type"].values())
+    console.print(
+        f"files: {summary['files_seen']} seen, {summary['files_loaded']} loaded, "
+        f"{summary['files_skipped_already_loaded']} already loaded; resources: {read} read, "
+        f"{quarantined} quarantined"
+    )
+    console.print(
+        f"warehouse: {summary['warehouse']}\nsnapshot:  {summary['snapshot']}\nreport:    {summary['report_dir']}"
+    )
+
+
+def _run_pipeline(**parameters) -> dict:
+    """Run the flow once on Prefect's embedded (ephemeral) API; progress bars on a terminal."""
+    from flows import nightly
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bars:
+        nightly.progress = _RichProgress(bars) if console.is_terminal else nightly.Progress()
+        try:
+            return nightly.nightly_refresh(**parameters)
+        finally:
+            nightly.progress = nightly.Progress()
+
+
+@app.command("run")
+def run_command(
+    inbox: Annotated[
+        Path,
+        typer.Option(help="Export folder (NDJSON, Bundles, CSV).", exists=True, file_okay=False),
+    ],
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file.")],
+    vault: Annotated[Path, typer.Option(help="Vault folder with the key (chartetl keygen).")],
+    reports: Annotated[Path, typer.Option(help="Folder for run reports.")],
+    profile: Annotated[
+        str, typer.Option(help="De-identification profile: ED (date shift).")
+    ] = "ED",
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild every table from every file.")
+    ] = False,
+    source: Annotated[str, typer.Option(help="Name of the source system.")] = "ehr",
+    unknown_columns: Annotated[
+        str, typer.Option(help="fail or drop CSV headers no map classifies.")
+    ] = "fail",
+) -> None:
+    """Run the nightly refresh once, on the embedded Prefect API (no server to start)."""
+    try:
+        summary = _run_pipeline(
+            inbox=str(inbox),
+            warehouse=str(warehouse),
+            vault=str(vault),
+            reports=str(reports),
+            profile=profile,
+            full=full,
+            source=source,
+            unknown_columns=unknown_columns,
+        )
+    except Exception as exc:
+        # the flow recorded the failure in audit.runs; our exceptions carry no values
+        err_console.print(f"[red]run failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    _print_summary(summary)
+
+
+@app.command("serve")
+def serve_command(
+    inbox: Annotated[Path, typer.Option(help="Export folder watched each night.")],
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file.")],
+    vault: Annotated[Path, typer.Option(help="Vault folder with the key.")],
+    reports: Annotated[Path, typer.Option(help="Folder for run reports.")],
+    cron: Annotated[str, typer.Option(help="When to run (cron).")] = "30 2 * * *",
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the cron.")] = "America/New_York",
+    profile: Annotated[str, typer.Option(help="De-identification profile.")] = "ED",
+) -> None:
+    """Run the nightly schedule on this machine (one run at a time; a run due while one runs is cancelled)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
+
+    from flows.nightly import nightly_refresh
+
+    nightly_refresh.serve(
+        name="nightly",
+        schedules=[Cron(cron, timezone=timezone)],
+        global_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        parameters={
+            "inbox": str(inbox),
+            "warehouse": str(warehouse),
+            "vault": str(vault),
+            "reports": str(reports),
+            "profile": profile,
+        },
+    )
+
+
+@app.command("demo")
+def demo_command(
+    workdir: Annotated[
+        Path, typer.Option(help="Work folder for the export, vault, warehouse, reports.")
+    ] = Path("work/demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic export.")] = 0,
+) -> None:
+    """The main job: synthetic paper export -> vault and key -> nightly flow -> what was loaded."""
+    import shutil
+    import time
+
+    from transforms.deid.keys import keygen
+    from transforms.synth import generate, write_export
+
+    started = time.perf_counter()
+    inbox, vault = workdir / "inbox", workdir / "vault"
+    if workdir.exists():
+        shutil.rmtree(workdir)  # a demo starts clean: fresh key, fresh warehouse
+    with console.status("generating the synthetic paper export (fake PHI only)..."):
+        paths = write_export(generate(profile="paper", seed=seed), "ndjson", inbox)
+    console.print(f"export: {len(paths)} files in {inbox}")
+    keygen(vault)
+    summary = _run_pipeline(
+        inbox=str(inbox),
+        warehouse=str(workdir / "warehouse.duckdb"),
+        vault=str(vault),
+        reports=str(workdir / "reports"),
+    )
+    _print_summary(summary)
+    console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
 
 
 def main() -> None:  # pragma: no cover - console script entry

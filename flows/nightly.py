@@ -1,0 +1,412 @@
+"""The ``nightly-refresh`` flow: discover -> stage -> flatten + de-identify -> load -> snapshot.
+
+Orchestration only: every step calls ``transforms`` (pure) or ``warehouse`` (SQL, database).
+Tasks that see identified data run with ``cache_policy=NO_CACHE`` and ``persist_result=False``:
+their results live in memory for the run and are never written by Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from transforms.deid.apply import (
+    DeidContext,
+    TableDeidCounts,
+    build_patient_index,
+    flatten_and_deidentify,
+    read_patient_index,
+    register_functions,
+    write_patient_index,
+)
+from transforms.deid.classes import output_columns
+from transforms.deid.keys import DeidKeys, load_keys
+from transforms.deid.pseudonyms import resource_pseudonym
+from transforms.sources.csv_source import ColumnMap, load_column_map
+from transforms.sources.discover import Discovery, InputFile, discover, file_name_hash
+from transforms.sql_on_fhir import CompiledView, compile_view, install_macros
+from transforms.staging import StagedFile, stage_file
+from transforms.views import VIEWS_DIR, load_views
+from warehouse import (
+    FileRecord,
+    FileTypeCount,
+    LoadCounts,
+    RunCounts,
+    finish_run,
+    load_run,
+    loaded_file_hashes,
+    open_warehouse,
+    publish_snapshot,
+    record_file_counts,
+    record_files,
+    record_quarantine,
+    start_run,
+    transaction,
+)
+
+SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
+PHI_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+class Progress:
+    """Where the flow reports progress on its long steps (the CLI swaps in a progress bar)."""
+
+    def start(self, step: str, total: int) -> None:
+        """A step with ``total`` units of work begins."""
+
+    def advance(self, step: str, amount: int = 1) -> None:
+        """``amount`` units of ``step`` are done."""
+
+
+progress = Progress()  # replaced by the command line for an interactive terminal
+
+
+@dataclass
+class RunSummary:
+    """What a run did, value-free: shown by the CLI, the artifact and ``run.json``."""
+
+    run_id: str
+    status: str
+    profile: str
+    full_refresh: bool
+    key_fingerprint: str
+    config_hash: str
+    warehouse: str
+    snapshot: str | None
+    report_dir: str
+    seconds: float = 0.0
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_skipped_already_loaded: int = 0
+    files_ignored: dict[str, int] = field(default_factory=dict)
+    read_by_type: dict[str, int] = field(default_factory=dict)
+    quarantined_by_type: dict[str, int] = field(default_factory=dict)
+    rows_by_table: dict[str, dict] = field(default_factory=dict)
+    deid_by_table: dict[str, dict] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def resources_read(self) -> int:
+        return sum(self.read_by_type.values())
+
+    @property
+    def resources_quarantined(self) -> int:
+        return sum(self.quarantined_by_type.values())
+
+
+def config_hash(views_dir: Path = VIEWS_DIR, maps: list[ColumnMap] | None = None) -> str:
+    """Hash of what decides the warehouse content: views, CSV maps (and, later, allow-lists)."""
+    digest = hashlib.sha256()
+    for path in sorted(views_dir.glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for column_map in maps or []:
+        digest.update(column_map.name.encode() + b"\0" + column_map.sha256.encode())
+    return digest.hexdigest()[:16]
+
+
+def compiled_core_views() -> dict[str, CompiledView]:
+    """Compile every core view and check every column's de-identification class.
+
+    A column without a class is a configuration error: the run refuses to start.
+    """
+    compiled = {name: compile_view(view) for name, view in load_views().items()}
+    for name, view in compiled.items():
+        output_columns(name, view)
+    return compiled
+
+
+# ------------------------------------------------------------------------------------- tasks
+
+
+@task(name="discover", retries=2, retry_delay_seconds=5)
+def discover_task(inbox: Path) -> Discovery:
+    return discover(inbox)
+
+
+@task(name="stage-file", **PHI_TASK)
+def stage_file_task(
+    input_file: InputFile,
+    keys: DeidKeys,
+    source: str,
+    column_maps: list[ColumnMap],
+    drop_unknown: bool,
+) -> StagedFile:
+    return stage_file(
+        input_file,
+        id_hasher=lambda resource_type, raw_id: resource_pseudonym(
+            keys, resource_type, source, raw_id
+        ),
+        column_maps=column_maps,
+        drop_unknown_columns=drop_unknown,
+    )
+
+
+@task(name="flatten-and-deidentify", **PHI_TASK)
+def flatten_task(
+    staged: list[StagedFile], context: DeidContext, views: dict[str, CompiledView], vault: Path
+) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], pa.Table]:
+    """In-memory staging database (PHI zone): views, then de-identification per column class."""
+    con = duckdb.connect()  # in memory: identified data never touches a file we do not own
+    try:
+        install_macros(con)
+        register_functions(con, context)
+        con.execute(
+            "CREATE TEMP TABLE staged (resource JSON, resource_type VARCHAR, "
+            "_source_file_hash VARCHAR, _source_line BIGINT)"
+        )
+        for item in staged:
+            if item.resources.num_rows:
+                con.register("_staged_batch", item.resources)
+                con.execute(
+                    "INSERT INTO staged SELECT CAST(resource AS JSON), resource_type, _source_file_hash, _source_line FROM _staged_batch"
+                )
+                con.unregister("_staged_batch")
+        previous = read_patient_index(vault, context.keys.fingerprint)
+        index = build_patient_index(con, "staged", context, previous)
+        tables, counts = flatten_and_deidentify(con, "staged", views, index)
+        return tables, counts, index
+    finally:
+        con.close()
+
+
+@task(name="load-warehouse", retries=1, retry_delay_seconds=10)
+def load_task(
+    warehouse: Path,
+    run_id: str,
+    tables: dict[str, pa.Table],
+    full: bool,
+    staged: list[StagedFile],
+    key: bytes,
+) -> dict[str, LoadCounts]:
+    with open_warehouse(warehouse, full_refresh=full) as con:
+        counts = load_run(con, run_id, tables, full)
+        # bookkeeping after the load commits: a crash in between only makes the files load
+        # again next time, which the idempotent MERGE makes harmless
+        with transaction(con):
+            _record_staged(con, run_id, staged, key)
+    return counts
+
+
+def _record_staged(
+    con: duckdb.DuckDBPyConnection, run_id: str, staged: list[StagedFile], key: bytes
+) -> None:
+    """Ledger rows for the staged files: manifest, per-type balance, quarantine (value-free)."""
+    record_files(
+        con,
+        run_id,
+        [
+            FileRecord(
+                file_sha256=item.file.sha256,
+                file_name_hash=file_name_hash(item.file.relative_path, key),
+                format=item.file.format,
+                size_bytes=item.file.size_bytes,
+                resources_read=item.resources_read,
+                resources_loaded=item.resources.num_rows,
+                resources_quarantined=item.resources_quarantined,
+            )
+            for item in staged
+        ],
+    )
+    record_file_counts(
+        con,
+        run_id,
+        [
+            FileTypeCount(
+                file_sha256=item.file.sha256,
+                resource_type=resource_type,
+                read=read,
+                loaded=read - item.quarantined_by_type.get(resource_type, 0),
+                quarantined=item.quarantined_by_type.get(resource_type, 0),
+            )
+            for item in staged
+            for resource_type, read in item.read_by_type.items()
+        ],
+    )
+    record_quarantine(con, run_id, [row for item in staged for row in item.quarantine])
+
+
+@task(name="publish-snapshot", retries=2, retry_delay_seconds=5)
+def snapshot_task(warehouse: Path, snapshot: Path) -> Path:
+    return publish_snapshot(warehouse, snapshot)
+
+
+# -------------------------------------------------------------------------------------- flow
+
+
+@flow(name="nightly-refresh", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def nightly_refresh(
+    inbox: str,
+    warehouse: str,
+    vault: str,
+    reports: str,
+    profile: str = "ED",
+    full: bool = False,
+    source: str = "ehr",
+    snapshot: str | None = None,
+    unknown_columns: str = "fail",
+) -> dict:
+    """Load new export files into the de-identified warehouse and publish the analysts' snapshot.
+
+    Args:
+        inbox: folder of exports (PHI zone, read only).
+        warehouse: the DuckDB warehouse file (de-identified data only).
+        vault: folder holding the key and the patient index (outside the warehouse).
+        reports: folder for run reports; each run writes ``<reports>/<run_id>/run.json``.
+        profile: de-identification profile; ``ED`` (per-patient date shift).
+        full: rebuild every core table from all files instead of loading only new files.
+        source: name of the source system (part of every non-patient pseudonym).
+        snapshot: read-only copy for analysts (default: ``<warehouse stem>.snapshot.duckdb``).
+        unknown_columns: ``fail`` (default) or ``drop`` CSV headers the column map does not know.
+
+    Returns:
+        The run summary (value-free) as a dict.
+    """
+    logger = get_run_logger()
+    started = time.perf_counter()
+    if profile != "ED":
+        raise ValueError(f"profile {profile!r} is not available yet; ED is (SH and LDS: issue 4)")
+    if unknown_columns not in ("fail", "drop"):
+        raise ValueError("unknown_columns must be 'fail' or 'drop'")
+    inbox_path, warehouse_path, vault_path, reports_path = map(
+        Path, (inbox, warehouse, vault, reports)
+    )
+    snapshot_path = Path(snapshot) if snapshot else warehouse_path.with_suffix(".snapshot.duckdb")
+
+    # Refuse to start on configuration errors, before touching anything.
+    keys = load_keys(vault_path)
+    views = compiled_core_views()
+    column_maps = [load_column_map(name) for name in SHIPPED_CSV_MAPS]
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    summary = RunSummary(
+        run_id=run_id,
+        status="running",
+        profile=profile,
+        full_refresh=full,
+        key_fingerprint=keys.fingerprint,
+        config_hash=config_hash(maps=column_maps),
+        warehouse=str(warehouse_path),
+        snapshot=str(snapshot_path),
+        report_dir=str(reports_path / run_id),
+    )
+    logger.info("run %s: profile %s, key fingerprint %s", run_id, profile, keys.fingerprint)
+
+    found = discover_task(inbox_path)
+    summary.files_seen = len(found.files)
+    summary.files_ignored = found.skipped_by_reason()
+    with open_warehouse(warehouse_path, full_refresh=full) as con:
+        already = set() if full else loaded_file_hashes(con)
+        start_run(con, run_id, profile, "hmac", full, keys.fingerprint, summary.config_hash)
+    # identical content under two names loads once (the sha256 is the file's identity)
+    todo = list({f.sha256: f for f in reversed(found.files) if f.sha256 not in already}.values())[
+        ::-1
+    ]
+    summary.files_skipped_already_loaded = len(found.files) - len(todo)
+    logger.info("%d files found, %d new", len(found.files), len(todo))
+
+    try:
+        if todo:
+            futures = stage_file_task.map(
+                todo,
+                keys=unmapped(keys),
+                source=unmapped(source),
+                column_maps=unmapped(column_maps),
+                drop_unknown=unmapped(unknown_columns == "drop"),
+            )
+            progress.start("stage", len(futures))
+            staged_by_hash = {}
+            for future in as_completed(futures):
+                item = future.result()
+                staged_by_hash[item.file.sha256] = item
+                progress.advance("stage")
+            staged = [staged_by_hash[f.sha256] for f in todo]  # discovery order: deterministic
+            read, quarantined = Counter(), Counter()
+            for item in staged:
+                read.update(item.read_by_type)
+                quarantined.update(item.quarantined_by_type)
+            summary.read_by_type, summary.quarantined_by_type = dict(read), dict(quarantined)
+            logger.info(
+                "staged %d resources, %d quarantined",
+                summary.resources_read,
+                summary.resources_quarantined,
+            )
+
+            context = DeidContext(keys=keys, source=source, run_date=dt.date.today())
+            progress.start("flatten", 1)
+            tables, deid_counts, index = flatten_task(staged, context, views, vault_path)
+            progress.advance("flatten")
+            progress.start("load", 1)
+            summary.deid_by_table = {name: asdict(c) for name, c in deid_counts.items()}
+            load_counts = load_task(warehouse_path, run_id, tables, full, staged, keys.pseudonym)
+            summary.rows_by_table = {name: asdict(c) for name, c in load_counts.items()}
+            progress.advance("load")
+            write_patient_index(vault_path, index, keys.fingerprint)
+            summary.files_loaded = len(todo)
+            snapshot_task(warehouse_path, snapshot_path)
+        elif not snapshot_path.exists():
+            snapshot_task(warehouse_path, snapshot_path)
+        summary.status = "succeeded"
+    except Exception as exc:
+        summary.status = "failed"
+        # class and our own message only: never the text of a library exception about the data
+        summary.error = f"{type(exc).__name__}"
+        raise
+    finally:
+        summary.seconds = round(time.perf_counter() - started, 3)
+        with open_warehouse(warehouse_path, full_refresh=full) as con:
+            finish_run(
+                con,
+                run_id,
+                summary.status,
+                RunCounts(
+                    files_seen=summary.files_seen,
+                    files_loaded=summary.files_loaded,
+                    files_skipped=summary.files_skipped_already_loaded,
+                    resources_read=summary.resources_read,
+                    resources_loaded=summary.resources_read - summary.resources_quarantined,
+                    resources_quarantined=summary.resources_quarantined,
+                ),
+                error_summary=summary.error,
+            )
+        write_run_report(summary)
+    return asdict(summary)
+
+
+def write_run_report(summary: RunSummary) -> Path:
+    """``<reports>/<run_id>/run.json`` and a Prefect markdown artifact (both value-free)."""
+    folder = Path(summary.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "run.json"
+    path.write_text(json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    rows = "\n".join(
+        f"| {name} | {c['inserted']} | {c['updated']} | {c['unchanged']} |"
+        for name, c in sorted(summary.rows_by_table.items())
+    )
+    create_markdown_artifact(
+        key="nightly-refresh-summary",
+        markdown=(
+            f"# chartetl run {summary.run_id}: {summary.status}\n\n"
+            f"Profile {summary.profile}, key fingerprint `{summary.key_fingerprint}`, "
+            f"config `{summary.config_hash}`.\n\n"
+            f"Files: {summary.files_seen} seen, {summary.files_loaded} loaded, "
+            f"{summary.files_skipped_already_loaded} already loaded.\n"
+            f"Resources: {summary.resources_read} read, {summary.resources_quarantined} quarantined.\n\n"
+            "| table | inserted | updated | unchanged |\n|---|---|---|---|\n"
+            f"{rows}\n\nReport: `{path}`\n"
+        ),
+        description="chartetl nightly refresh",
+    )
+    return path
