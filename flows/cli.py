@@ -385,6 +385,62 @@ def demo_command(
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
 
 
+@app.command("bench")
+def bench_command(
+    patients: Annotated[
+        int, typer.Option(min=1, help="Size of the generated clinic export.")
+    ] = 2000,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (emptied first).")] = Path(
+        "work/bench"
+    ),
+    flow: Annotated[
+        bool, typer.Option(help="Also time the whole flow: full refresh, then a re-run.")
+    ] = True,
+) -> None:
+    """Benchmark every pipeline stage on a generated clinic export (MB/s, resources/s, peak memory)."""
+    from flows.bench import run_benchmark
+
+    with console.status(f"benchmarking {patients} patients..."):
+        result = run_benchmark(patients, workdir, with_flow=flow)
+    table = Table(
+        title=f"{patients} patients: {result.files} files, {result.megabytes:.1f} MB, {result.resources:,} resources"
+    )
+    for heading in ("stage", "s", "MB/s", "resources/s", "peak RSS MB"):
+        table.add_column(heading, justify="left" if heading == "stage" else "right")
+    for stage in result.stages:
+        table.add_row(
+            stage.stage,
+            f"{stage.seconds:.2f}",
+            f"{stage.megabytes_per_second:.1f}",
+            f"{stage.resources_per_second:,.0f}",
+            f"{stage.peak_rss_mb:,.0f}",
+        )
+    table.add_row(
+        "[b]pipeline[/b]",
+        f"{result.pipeline_seconds:.2f}",
+        f"[b]{result.megabytes / result.pipeline_seconds:.1f}[/b]",
+        f"{result.resources / result.pipeline_seconds:,.0f}",
+        "",
+    )
+    table.add_row(
+        "floor: read_ndjson_objects",
+        f"{result.floor_seconds:.2f}",
+        f"{result.megabytes / result.floor_seconds:.1f}",
+        f"{result.resources / result.floor_seconds:,.0f}",
+        "",
+    )
+    console.print(table)
+    console.print(f"(generating the export took {result.generate_seconds:.1f} s, not counted)")
+    if flow:
+        share = (
+            result.flow_rerun_seconds / result.flow_full_seconds if result.flow_full_seconds else 0
+        )
+        console.print(
+            f"flow: full refresh {result.flow_full_seconds:.2f} s; re-run with no new files "
+            f"{result.flow_rerun_seconds:.2f} s ({share:.1%} of the full refresh)"
+        )
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -26,6 +28,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from transforms.deid.apply import (
     DeidContext,
+    PatientIndex,
     TableDeidCounts,
     build_patient_index,
     flatten_and_deidentify,
@@ -158,9 +161,12 @@ def stage_file_task(
 @task(name="flatten-and-deidentify", **PHI_TASK)
 def flatten_task(
     staged: list[StagedFile], context: DeidContext, views: dict[str, CompiledView], vault: Path
-) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], pa.Table]:
+) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex]:
     """In-memory staging database (PHI zone): views, then de-identification per column class."""
-    con = duckdb.connect()  # in memory: identified data never touches a file we do not own
+    # In memory; what DuckDB spills under memory pressure goes to a private folder in the vault
+    # (the default is ./.tmp, wherever the process happens to run), removed afterwards.
+    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=vault))  # mode 0700
+    con = duckdb.connect(config={"temp_directory": str(scratch)})
     try:
         install_macros(con)
         register_functions(con, context)
@@ -177,13 +183,14 @@ def flatten_task(
                 con.unregister("_staged_batch")
         previous = read_patient_index(vault, context.keys.fingerprint)
         index = build_patient_index(con, "staged", context, previous)
-        tables, counts = flatten_and_deidentify(con, "staged", views, index)
+        tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
         return tables, counts, index
     finally:
         con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-@task(name="load-warehouse", retries=1, retry_delay_seconds=10)
+@task(name="load-warehouse", retries=1, retry_delay_seconds=10, **PHI_TASK)
 def load_task(
     warehouse: Path,
     run_id: str,
@@ -350,10 +357,11 @@ def nightly_refresh(
             progress.advance("flatten")
             progress.start("load", 1)
             summary.deid_by_table = {name: asdict(c) for name, c in deid_counts.items()}
-            load_counts = load_task(warehouse_path, run_id, tables, full, staged, keys.pseudonym)
+            # the index first: if the load then fails, its entries (deterministic) are still right
+            write_patient_index(vault_path, index, keys.fingerprint)
+            load_counts = load_task(warehouse_path, run_id, tables, full, staged, keys.file_name)
             summary.rows_by_table = {name: asdict(c) for name, c in load_counts.items()}
             progress.advance("load")
-            write_patient_index(vault_path, index, keys.fingerprint)
             summary.files_loaded = len(todo)
             snapshot_task(warehouse_path, snapshot_path)
         elif not snapshot_path.exists():

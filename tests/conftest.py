@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import flows  # noqa: F401 - sets chartetl's Prefect defaults (analytics off) before Prefect loads
 from transforms.sql_on_fhir import install_macros
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ keyed hashes, pseudonyms, offsets and birth years, and is kept in the vault betw
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.sql_on_fhir import CompiledView, compile_view, load_view
+from transforms.sql_on_fhir.engine import sanitized_error
 
 from .classes import DeidConfigurationError, column_class, output_columns, pseudonym_resource_type
 from .dates import DEFAULT_MAX_SHIFT_DAYS, birth_year_and_group, date_offset_days, parse_full_date
 from .geography import zip3_sql
 from .keys import DeidKeys
 from .pseudonyms import (
+    canonical_key_hash,
     canonical_patient_key,
     patient_pseudonym,
     patient_reference_hash,
@@ -35,6 +38,7 @@ _PATIENT_KEYS_VIEW = compile_view(load_view(Path(__file__).with_name("patient_ke
 _INDEX_SCHEMA = pa.schema(
     [
         ("ref_hash", pa.string()),
+        ("canonical_hash", pa.string()),
         ("patient_pseudonym", pa.string()),
         ("offset_days", pa.int32()),
         ("birth_year", pa.int32()),
@@ -113,29 +117,6 @@ def register_functions(con: duckdb.DuckDBPyConnection, context: DeidContext) -> 
         "VARCHAR",
         type="arrow",
     )
-    # A referenced patient absent from the index (not delivered yet, or a dangling reference)
-    # gets the pseudonym and offset an MRN-less patient with that id would get.
-    con.create_function(
-        "deid_fallback_patient",
-        per_value(
-            lambda raw: patient_pseudonym(keys, canonical_patient_key(source, raw, None, None)), 1
-        ),
-        ["VARCHAR"],
-        "VARCHAR",
-        type="arrow",
-    )
-    con.create_function(
-        "deid_fallback_offset",
-        per_value(
-            lambda raw: date_offset_days(
-                keys, canonical_patient_key(source, raw, None, None), context.max_shift_days
-            ),
-            1,
-        ),
-        ["VARCHAR"],
-        "INTEGER",
-        type="arrow",
-    )
     con.execute(
         r"""
         CREATE OR REPLACE TEMP MACRO deid_shift_date(t, offset_days) AS
@@ -148,43 +129,100 @@ def register_functions(con: duckdb.DuckDBPyConnection, context: DeidContext) -> 
     )
 
 
+class PatientIndex:
+    """Each patient's pseudonym, offset and birth-year rule, kept between runs in the vault.
+
+    Keys are keyed hashes: of the raw Patient id as its source references it (``ref_hash``)
+    and of the canonical key (``canonical_hash``: the MRN when there is one). The first
+    assignment wins: a patient keeps its pseudonym and offset for the key epoch, whether it was
+    first seen as a Patient, through another export with the same MRN, or only through a
+    reference before its Patient arrived. Without that, rows loaded on different nights would
+    stop linking and intervals between them would break.
+    """
+
+    def __init__(self, previous: pa.Table | None = None):
+        self.entries: dict[str, dict] = {}
+        self.by_canonical: dict[str, dict] = {}
+        for entry in previous.to_pylist() if previous is not None else []:
+            self._add(entry)
+
+    def _add(self, entry: dict) -> None:
+        self.entries[entry["ref_hash"]] = entry
+        if entry["canonical_hash"]:
+            self.by_canonical.setdefault(entry["canonical_hash"], entry)
+
+    def assign(
+        self,
+        context: DeidContext,
+        patient_ref: str,
+        canonical: str,
+        birth: tuple[int | None, str | None],
+    ) -> None:
+        """Record a patient (or a bare reference: ``birth`` (None, None)); first assignment wins."""
+        ref_hash = patient_reference_hash(context.keys, context.source, patient_ref)
+        canonical_hash = canonical_key_hash(context.keys, canonical)
+        known = self.entries.get(ref_hash) or self.by_canonical.get(canonical_hash)
+        if known is not None:
+            pseudonym, offset = known["patient_pseudonym"], known["offset_days"]
+        else:
+            pseudonym = patient_pseudonym(context.keys, canonical)
+            offset = date_offset_days(context.keys, canonical, context.max_shift_days)
+        previous_birth = self.entries.get(ref_hash, {})
+        birth_year, age_group = (
+            birth
+            if birth != (None, None)
+            else (
+                previous_birth.get("birth_year"),
+                previous_birth.get("age_group"),
+            )
+        )
+        self._add(
+            {
+                "ref_hash": ref_hash,
+                "canonical_hash": canonical_hash,
+                "patient_pseudonym": pseudonym,
+                "offset_days": offset,
+                "birth_year": birth_year,
+                "age_group": age_group,
+            }
+        )
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_pylist(
+            [self.entries[k] for k in sorted(self.entries)], schema=_INDEX_SCHEMA
+        )
+
+
 def build_patient_index(
     con: duckdb.DuckDBPyConnection,
     staged: str,
     context: DeidContext,
     previous: pa.Table | None = None,
-) -> pa.Table:
-    """The patient index of this run: previous entries updated with this run's Patients.
+) -> PatientIndex:
+    """The patient index of this run: earlier entries, plus this run's Patients.
 
     Args:
         con: the staging connection.
-        staged: relation of staged resources (``resource`` JSON column).
+        staged: table of staged resources (``resource`` JSON and ``resource_type`` columns).
         context: keys, source and run date.
         previous: the index kept in the vault from earlier runs (same key epoch), if any.
     """
-    rows = con.sql(_PATIENT_KEYS_VIEW.sql(staged)).fetchall()
-    entries: dict[str, tuple] = {}
-    if previous is not None:
-        for entry in previous.to_pylist():
-            entries[entry["ref_hash"]] = tuple(entry[name] for name in _INDEX_SCHEMA.names)
-    for patient_ref, mrn_system, mrn_value, birth_date, deceased_date in rows:
-        if not patient_ref:
+    patients = f"(SELECT resource FROM {staged} WHERE resource_type = 'Patient')"
+    index = PatientIndex(previous)
+    for row in con.sql(_PATIENT_KEYS_VIEW.sql(patients)).to_arrow_table().to_pylist():
+        if not row["patient_ref"]:
             continue
-        canonical = canonical_patient_key(context.source, patient_ref, mrn_system, mrn_value)
-        reference = parse_full_date(deceased_date) or context.run_date
-        birth_year, age_group = birth_year_and_group(birth_date, reference)
-        ref_hash = patient_reference_hash(context.keys, context.source, patient_ref)
-        entries[ref_hash] = (
-            ref_hash,
-            patient_pseudonym(context.keys, canonical),
-            date_offset_days(context.keys, canonical, context.max_shift_days),
-            birth_year,
-            age_group,
+        canonical = canonical_patient_key(
+            context.source, row["patient_ref"], row["mrn_system"], row["mrn_value"]
         )
-    ordered = [entries[k] for k in sorted(entries)]
-    return pa.Table.from_pylist(
-        [dict(zip(_INDEX_SCHEMA.names, e, strict=True)) for e in ordered], schema=_INDEX_SCHEMA
-    )
+        reference = parse_full_date(row["deceased_date"]) or context.run_date
+        index.assign(
+            context,
+            row["patient_ref"],
+            canonical,
+            birth_year_and_group(row["birth_date"], reference),
+        )
+    return index
 
 
 def read_patient_index(vault: Path, fingerprint: str) -> pa.Table | None:
@@ -199,17 +237,28 @@ def read_patient_index(vault: Path, fingerprint: str) -> pa.Table | None:
     return table.cast(_INDEX_SCHEMA)
 
 
-def write_patient_index(vault: Path, index: pa.Table, fingerprint: str) -> None:
-    """Replace the vault's patient index atomically (after a successful load)."""
+def write_patient_index(vault: Path, index: PatientIndex, fingerprint: str) -> None:
+    """Replace the vault's patient index atomically; the file is 0600 from its creation.
+
+    The index holds every patient's offset (enough to undo the date shift): it stays in the vault.
+    """
     path = vault / PATIENT_INDEX_FILE
-    temporary = path.with_suffix(".tmp")
-    pq.write_table(index.replace_schema_metadata({"key_fingerprint": fingerprint}), temporary)
-    temporary.chmod(0o600)
+    temporary = vault / f".{PATIENT_INDEX_FILE}.tmp"
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        pq.write_table(
+            index.table().replace_schema_metadata({"key_fingerprint": fingerprint}), handle
+        )
     temporary.replace(path)
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def patient_column(view_name: str, compiled: CompiledView) -> str | None:
@@ -230,7 +279,8 @@ def patient_column(view_name: str, compiled: CompiledView) -> str | None:
 def deidentify_sql(view_name: str, compiled: CompiledView, raw_relation: str) -> str:
     """SELECT turning the raw view output in ``raw_relation`` into the warehouse columns.
 
-    Expects the ``patient_index`` table and the functions of ``register_functions``.
+    Expects the ``patient_index`` and ``_refs`` tables (``_resolve_references``) and the
+    functions of ``register_functions``.
     """
     patient = patient_column(view_name, compiled)
     needs_patient = {"shift", "birth_year"}
@@ -243,19 +293,17 @@ def deidentify_sql(view_name: str, compiled: CompiledView, raw_relation: str) ->
             raise DeidConfigurationError(
                 f"view {view_name!r} column {column.name!r} is class {deid_class} but the view has no patient column"
             )
-        patient_raw = f"v.{_quote(patient)}" if patient else "NULL"
         if deid_class == "text":
             continue
         if deid_class == "pseudonym":
             resource_type = pseudonym_resource_type(view_name, compiled, column)
             if resource_type == "Patient":
-                expression = f"CASE WHEN {raw} IS NULL THEN NULL ELSE coalesce(_p.patient_pseudonym, deid_fallback_patient({raw})) END"
+                expression = "_p.patient_pseudonym"
             else:
-                expression = f"deid_pseudonym('{resource_type}', {raw})"
+                expression = f"deid_pseudonym({_literal(resource_type)}, {raw})"
             select.append(f"{expression} AS {_quote(column.name)}")
         elif deid_class == "shift":
-            offset = f"coalesce(_p.offset_days, deid_fallback_offset({patient_raw}))"
-            select.append(f"deid_shift_date({raw}, {offset}) AS {_quote(column.name)}")
+            select.append(f"deid_shift_date({raw}, _p.offset_days) AS {_quote(column.name)}")
         elif deid_class == "birth_year":
             select.append(f"_p.birth_year AS {_quote(column.name)}")
             select.append('_p.age_group AS "age_group"')
@@ -266,55 +314,100 @@ def deidentify_sql(view_name: str, compiled: CompiledView, raw_relation: str) ->
             select.append(f"{raw} AS {_quote(column.name)}")
     select.extend(f"v.{_quote(name)}" for name in LINEAGE)
     join = (
-        f"LEFT JOIN patient_index AS _p ON _p.ref_hash = deid_patient_ref_hash(v.{_quote(patient)})"
+        # _refs: each distinct reference hashed once (by _resolve_references), all in the index
+        f"LEFT JOIN _refs AS _ref ON _ref.raw_ref = v.{_quote(patient)}\n"
+        "LEFT JOIN patient_index AS _p ON _p.ref_hash = _ref.ref_hash"
         if patient
         else "LEFT JOIN (SELECT NULL::VARCHAR AS patient_pseudonym, NULL::INTEGER AS offset_days, "
         "NULL::INTEGER AS birth_year, NULL::VARCHAR AS age_group) AS _p ON false"
     )
-    return "SELECT\n    " + ",\n    ".join(select) + f"\nFROM {raw_relation} AS v\n{join}"
+    # rowid order: the loader's "last duplicate wins" rule needs a stable row order
+    return (
+        "SELECT\n    "
+        + ",\n    ".join(select)
+        + f"\nFROM {raw_relation} AS v\n{join}\nORDER BY v.rowid"
+    )
 
 
 def _counts(
     con: duckdb.DuckDBPyConnection, view_name: str, compiled: CompiledView, raw: str, clean: str
 ) -> TableDeidCounts:
-    """Value-free counts comparing the raw and the de-identified table (same row order)."""
+    """Value-free counts comparing the raw and the de-identified table."""
     counts = TableDeidCounts()
     counts.rows = con.sql(f"SELECT count(*) FROM {clean}").fetchall()[0][0]
-    patient = patient_column(view_name, compiled)
     for column in compiled.columns:
         deid_class = column_class(view_name, column)
         name = _quote(column.name)
         if deid_class == "text":
             counts.columns_dropped += 1
-        elif deid_class == "pseudonym":
-            counts.pseudonymized += con.sql(f"SELECT count({name}) FROM {raw}").fetchall()[0][0]
+            continue
+        (present,) = con.sql(f"SELECT count({name}) FROM {raw}").fetchall()[0]
+        if deid_class == "pseudonym":
+            counts.pseudonymized += present
         elif deid_class == "shift":
-            shifted, nulled = con.sql(
-                f"SELECT count(c.{name}), count(r.{name}) - count(c.{name}) "
-                f"FROM {raw} r POSITIONAL JOIN {clean} c"
-            ).fetchall()[0]
+            (shifted,) = con.sql(f"SELECT count({name}) FROM {clean}").fetchall()[0]
             counts.dates_shifted += shifted
-            counts.dates_nulled += nulled
+            counts.dates_nulled += present - shifted
         elif deid_class == "zip3":
-            counts.zip_generalized += con.sql(f"SELECT count({name}) FROM {raw}").fetchall()[0][0]
+            counts.zip_generalized += present
         elif deid_class == "birth_year":
             counts.birth_years_grouped_90_plus += con.sql(
                 f"SELECT count(*) FROM {clean} WHERE age_group = '90+'"
             ).fetchall()[0][0]
-    if patient:
-        counts.unresolved_patient_references = con.sql(
-            f"SELECT count(*) FROM {raw} v LEFT JOIN patient_index p "
-            f"ON p.ref_hash = deid_patient_ref_hash(v.{_quote(patient)}) "
-            f"WHERE v.{_quote(patient)} IS NOT NULL AND p.ref_hash IS NULL"
-        ).fetchall()[0][0]
     return counts
+
+
+def _load_index(con: duckdb.DuckDBPyConnection, index: PatientIndex) -> None:
+    con.register("_patient_index_arrow", index.table())
+    con.execute("CREATE OR REPLACE TEMP TABLE patient_index AS SELECT * FROM _patient_index_arrow")
+    con.unregister("_patient_index_arrow")
+
+
+def _resolve_references(
+    con: duckdb.DuckDBPyConnection,
+    raw: str,
+    patient: str,
+    index: PatientIndex,
+    context: DeidContext,
+) -> int:
+    """Hash each distinct patient reference once; pin unresolved ones in the index.
+
+    A reference to a Patient not delivered (yet) gets the pseudonym and offset an MRN-less
+    Patient with that id would get, and keeps them when the Patient arrives (first wins).
+
+    Returns:
+        The number of rows whose patient was not in the index.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _refs AS SELECT raw_ref, deid_patient_ref_hash(raw_ref) AS ref_hash "
+        f"FROM (SELECT DISTINCT {_quote(patient)} AS raw_ref FROM {raw} WHERE {_quote(patient)} IS NOT NULL)"
+    )
+    unresolved = con.sql(
+        "SELECT raw_ref FROM _refs ANTI JOIN patient_index USING (ref_hash) ORDER BY raw_ref"
+    ).fetchall()
+    if not unresolved:
+        return 0
+    for (raw_ref,) in unresolved:
+        index.assign(
+            context,
+            raw_ref,
+            canonical_patient_key(context.source, raw_ref, None, None),
+            (None, None),
+        )
+    (rows,) = con.sql(
+        f"SELECT count(*) FROM {raw} v JOIN _refs r ON r.raw_ref = v.{_quote(patient)} "
+        "ANTI JOIN patient_index p ON p.ref_hash = r.ref_hash"
+    ).fetchall()[0]
+    _load_index(con, index)
+    return rows
 
 
 def flatten_and_deidentify(
     con: duckdb.DuckDBPyConnection,
     staged: str,
     views: Mapping[str, CompiledView],
-    patient_index: pa.Table,
+    index: PatientIndex,
+    context: DeidContext,
 ) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts]]:
     """Run every view over the staged resources and de-identify the result.
 
@@ -323,34 +416,45 @@ def flatten_and_deidentify(
         staged: table of staged resources: ``resource`` JSON, ``resource_type``,
             ``_source_file_hash``, ``_source_line``.
         views: compiled core views by table name.
-        patient_index: from ``build_patient_index``.
+        index: from ``build_patient_index``; unresolved patient references are added to it.
+        context: keys, source and run date.
 
     Returns:
         De-identified Arrow tables by table name (warehouse columns + lineage) and counts.
+
+    Raises:
+        ViewExecutionError: a view failed on the data (DuckDB's message, which can quote
+            values, withheld).
     """
-    con.register("_patient_index_arrow", patient_index)
-    con.execute("CREATE OR REPLACE TEMP TABLE patient_index AS SELECT * FROM _patient_index_arrow")
-    con.unregister("_patient_index_arrow")
+    _load_index(con, index)
     tables: dict[str, pa.Table] = {}
     counts: dict[str, TableDeidCounts] = {}
     for name, compiled in views.items():
         expected = [c.name for c in output_columns(name, compiled)]
         source = (
             f"(SELECT resource, _source_file_hash, _source_line FROM {staged} "
-            f"WHERE resource_type = '{compiled.view.resource}')"
+            f"WHERE resource_type = {_literal(compiled.view.resource)})"
         )
-        raw, clean = f"_raw_{name}", f"_clean_{name}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {compiled.sql(source, carry=LINEAGE)}")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {clean} AS {deidentify_sql(name, compiled, raw)}"
-        )
-        table = con.sql(f"SELECT * FROM {clean}").to_arrow_table()
+        raw, clean = _quote(f"_raw_{name}"), _quote(f"_clean_{name}")
+        patient = patient_column(name, compiled)
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {raw} AS {compiled.sql(source, carry=LINEAGE)}"
+            )
+            unresolved = _resolve_references(con, raw, patient, index, context) if patient else 0
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {clean} AS {deidentify_sql(name, compiled, raw)}"
+            )
+            table = con.sql(f"SELECT * FROM {clean}").to_arrow_table()
+            counts[name] = _counts(con, name, compiled, raw, clean)
+            con.execute(f"DROP TABLE {raw}")
+            con.execute(f"DROP TABLE {clean}")
+        except duckdb.Error as exc:
+            raise sanitized_error(exc, name) from None
         if table.column_names != [*expected, *LINEAGE]:
             raise DeidConfigurationError(
                 f"view {name!r}: de-identified columns differ from output_columns()"
             )
+        counts[name].unresolved_patient_references = unresolved
         tables[name] = table
-        counts[name] = _counts(con, name, compiled, raw, clean)
-        con.execute(f"DROP TABLE {raw}")
-        con.execute(f"DROP TABLE {clean}")
     return tables, counts

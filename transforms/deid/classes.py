@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from transforms.sql_on_fhir import CompiledView
 from transforms.sql_on_fhir.fhirpath import Expression, FunctionCall, Member
+from transforms.validation import is_resource_type
 
 DEID_TAG = "deid"
 DEID_CLASSES = ("pseudonym", "shift", "birth_year", "zip3", "code", "value", "text")
@@ -56,6 +57,11 @@ def pseudonym_resource_type(view_name: str, compiled: CompiledView, column) -> s
         return None
 
     resource_type = find(column.column.expression)
+    if resource_type is not None and not is_resource_type(resource_type):
+        raise DeidConfigurationError(
+            f"view {view_name!r} column {column.name!r}: getReferenceKey() must name an R4 "
+            "resource type"
+        )
     if resource_type is None:
         raise DeidConfigurationError(
             f"view {view_name!r} column {column.name!r}: a pseudonym column must be getResourceKey() "
@@ -95,6 +101,13 @@ def output_columns(view_name: str, compiled: CompiledView) -> list[OutputColumn]
         elif deid_class == "zip3":
             out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
         else:
+            if deid_class == "value" and column.sql_type.startswith("VARCHAR"):
+                # 'value' passes numbers and booleans through unchanged; a string tagged
+                # 'value' could carry free text or an identifier out
+                raise DeidConfigurationError(
+                    f"view {view_name!r} column {column.name!r}: class 'value' is for numbers and "
+                    "booleans; strings are 'code' (coded values) or 'text' (dropped)"
+                )
             out.append(
                 OutputColumn(column.name, column.sql_type, column.name, deid_class, description)
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 KEY_FILE_NAME = "deid.key"
 KEY_ENV_VAR = "CHARTETL_DEID_KEY"  # 64 hex characters; takes precedence over the vault file
 KEY_BYTES = 32
-PURPOSES = ("pseudonym", "dateshift", "scan-index", "fingerprint")
+PURPOSES = ("pseudonym", "dateshift", "scan-index", "fingerprint", "file-name")
 
 
 class KeyUnavailableError(RuntimeError):
@@ -29,6 +29,7 @@ class DeidKeys:
     pseudonym: bytes = field(repr=False)
     dateshift: bytes = field(repr=False)
     scan_index: bytes = field(repr=False)
+    file_name: bytes = field(repr=False)  # hashes input file names (they can hold PHI)
     fingerprint: str
 
     @classmethod
@@ -41,7 +42,9 @@ class DeidKeys:
             p: hmac.new(master, f"deid/v1/{p}".encode(), hashlib.sha256).digest() for p in PURPOSES
         }
         fingerprint = hmac.new(sub["fingerprint"], b"key-check", hashlib.sha256).hexdigest()[:16]
-        return cls(sub["pseudonym"], sub["dateshift"], sub["scan-index"], fingerprint)
+        return cls(
+            sub["pseudonym"], sub["dateshift"], sub["scan-index"], sub["file-name"], fingerprint
+        )
 
 
 def keygen(vault: Path, overwrite: bool = False) -> Path:
@@ -54,16 +57,25 @@ def keygen(vault: Path, overwrite: bool = False) -> Path:
     Returns:
         The key file's path.
     """
-    vault.mkdir(parents=True, exist_ok=True)
-    vault.chmod(0o700)
+    vault.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = vault / KEY_FILE_NAME
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite to start a new key epoch")
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-    temporary.replace(path)
+    vault.chmod(0o700)
+    temporary = vault / f".{KEY_FILE_NAME}.{secrets.token_hex(8)}.tmp"
+    # O_EXCL | O_NOFOLLOW: a planted file or symlink can neither lend its mode nor redirect the key
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(KEY_BYTES) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            temporary.replace(path)
+        else:
+            os.link(temporary, path)  # fails if a key appeared meanwhile: never replaced silently
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -89,13 +101,20 @@ def load_keys(vault: Path | None, environ: dict[str, str] | None = None) -> Deid
             f"no key: set ${KEY_ENV_VAR} or pass a vault (chartetl keygen --vault DIR)"
         )
     path = vault / KEY_FILE_NAME
-    if not path.is_file():
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
         raise KeyUnavailableError(
             f"no key file {path}: create one with `chartetl keygen --vault {vault}`"
-        )
-    if path.stat().st_mode & 0o077:
-        raise KeyUnavailableError(f"{path} is readable by other users; chmod 600 it")
-    return DeidKeys.from_master(_decode(path.read_text(), str(path)))
+        ) from None
+    except OSError:
+        raise KeyUnavailableError(f"{path} cannot be opened as a regular file (symlink?)") from None
+    with os.fdopen(descriptor) as handle:
+        # check the file we read, not a name that could be swapped in between
+        if os.fstat(handle.fileno()).st_mode & 0o077:
+            raise KeyUnavailableError(f"{path} is readable by other users; chmod 600 it")
+        text = handle.read()
+    return DeidKeys.from_master(_decode(text, str(path)))
 
 
 def keyed_hex(key: bytes, message: str, length: int = 32) -> str:

@@ -22,8 +22,9 @@ def canonical_patient_key(
 
     The same person exported as FHIR and as CSV carries the same MRN, so both link.
     """
-    if mrn_value and mrn_value.strip():
-        return SEPARATOR.join(("mrn", (mrn_system or "").strip(), normalize_mrn(mrn_value)))
+    normalized = normalize_mrn(mrn_value or "")
+    if normalized:  # a placeholder such as "-" normalises to nothing and must not link anyone
+        return SEPARATOR.join(("mrn", (mrn_system or "").strip(), normalized))
     return SEPARATOR.join(("id", source, patient_id))
 
 
@@ -34,6 +35,11 @@ def patient_pseudonym(keys: DeidKeys, canonical_key: str) -> str:
 def resource_pseudonym(keys: DeidKeys, resource_type: str, source: str, raw_id: str) -> str:
     """Type is part of the input: equal raw ids of different types neither collide nor link."""
     return keyed_hex(keys.pseudonym, SEPARATOR.join((resource_type, source, raw_id)))
+
+
+def canonical_key_hash(keys: DeidKeys, canonical_key: str) -> str:
+    """Index key of a canonical patient key: links a patient across sources and exports."""
+    return keyed_hex(keys.pseudonym, f"Canonical{SEPARATOR}{canonical_key}")
 
 
 def patient_reference_hash(keys: DeidKeys, source: str, raw_patient_id: str) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "ndjson_source",
     "run_view",
     "run_view_arrow",
+    "sanitized_error",
 ]
 
 _MACROS = package_files.files(__package__).joinpath("macros.sql").read_text(encoding="utf-8")
@@ -74,17 +75,26 @@ def _compiled(view: ViewDefinition | CompiledView) -> CompiledView:
     return view if isinstance(view, CompiledView) else compile_view(view)
 
 
-def _sanitized(exc: duckdb.Error, compiled: CompiledView) -> ViewExecutionError:
-    name = compiled.view.name or compiled.view.resource
+def sanitized_error(exc: duckdb.Error, view_name: str) -> ViewExecutionError:
+    """A value-free ViewExecutionError for a DuckDB error raised while running a view's SQL.
+
+    Args:
+        exc: the DuckDB error; its text is kept only when it is one of our own error() calls.
+        view_name: the view, for the message.
+    """
     text = str(exc)
     if ERROR_MARKER in text:
         # our own error(): the text after the marker is configuration only
         detail = text.split(ERROR_MARKER, 1)[1].strip().splitlines()[0]
-        return ViewExecutionError(f"view {name!r}: {detail}")
+        return ViewExecutionError(f"view {view_name!r}: {detail}")
     return ViewExecutionError(
-        f"view {name!r}: DuckDB {type(exc).__name__} while evaluating the view "
+        f"view {view_name!r}: DuckDB {type(exc).__name__} while evaluating the view "
         "(the database message is withheld because it can quote resource values)"
     )
+
+
+def _sanitized(exc: duckdb.Error, compiled: CompiledView) -> ViewExecutionError:
+    return sanitized_error(exc, compiled.view.name or compiled.view.resource)
 
 
 def run_view_arrow(

@@ -176,6 +176,10 @@ def parse_view(document: Any) -> ViewDefinition:
     if not isinstance(resource, str) or not _RESOURCE_TYPE.match(resource):
         raise ViewDefinitionError("resource", "must be a FHIR resource type name such as 'Patient'")
 
+    name = document.get("name")
+    if name is not None and (not isinstance(name, str) or not _COLUMN_NAME.match(name)):
+        # view names become table names downstream: letters, digits and '_' only
+        raise ViewDefinitionError("name", "must be letters, digits and '_', starting with a letter")
     constants = _parse_constants(document.get("constant", []))
     select = document.get("select")
     if not isinstance(select, list) or not select:

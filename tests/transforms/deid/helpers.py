@@ -80,8 +80,8 @@ def run_deid(
     try:
         stage(con, resources, file_hash)
         index = build_patient_index(con, "staged", context, previous)
-        tables, counts = flatten_and_deidentify(con, "staged", views, index)
-        return tables, counts, index
+        tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
+        return tables, counts, index.table()
     finally:
         con.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 import stat
@@ -14,6 +13,7 @@ import pytest
 
 from transforms.deid.apply import (
     DeidContext,
+    PatientIndex,
     TableDeidCounts,
     build_patient_index,
     flatten_and_deidentify,
@@ -310,7 +310,7 @@ def first_run():
 def vault(tmp_path_factory, first_run):
     """A vault holding the first run's patient index."""
     folder = tmp_path_factory.mktemp("vault")
-    write_patient_index(folder, first_run[2], KEYS.fingerprint)
+    write_patient_index(folder, PatientIndex(first_run[2]), KEYS.fingerprint)
     return folder
 
 
@@ -528,11 +528,6 @@ def test_index_keeps_earlier_patients(first_run, second_run):
     assert first_pseudonyms <= set(second_run[2].column("patient_pseudonym").to_pylist())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a patient first seen through a reference gets the id-based fallback; when the "
-    "Patient later arrives WITH an MRN it gets a second pseudonym and a second date offset",
-)
 def test_late_patient_with_mrn_keeps_the_fallback_pseudonym_and_offset():
     orphan_condition = {
         "resourceType": "Condition",
@@ -550,11 +545,6 @@ def test_late_patient_with_mrn_keeps_the_fallback_pseudonym_and_offset():
     assert later["recorded_date"] - orphan["recorded_date"] == dt.timedelta(days=31)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: patient_keys.json takes system and value of MR identifiers with two separate "
-    ".first() calls, so one identifier's system is paired with another identifier's value",
-)
 def test_mrn_system_and_value_come_from_the_same_identifier():
     patient = {
         "resourceType": "Patient",
@@ -590,12 +580,15 @@ def test_patient_index_holds_no_raw_values(first_run):
     index = first_run[2]
     assert index.column_names == [
         "ref_hash",
+        "canonical_hash",
         "patient_pseudonym",
         "offset_days",
         "birth_year",
         "age_group",
     ]
-    assert index.num_rows == 3
+    assert index.num_rows == 4  # three Patients, and DELTA pinned from the dangling reference
+    pinned = [e for e in index.to_pylist() if e["birth_year"] is None and e["age_group"] is None]
+    assert len(pinned) == 1  # a bare reference has no birth data
     assert leak_hits({"index": index}, CANARIES) == []
 
 
@@ -640,11 +633,6 @@ def test_counts_are_value_free_and_exact(first_run):
 # ------------------------------------------------------------------------ failure behaviour
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: flatten_and_deidentify passes DuckDB's own error text on, which quotes the "
-    "value that failed to convert (engine.py sanitizes it; apply.py does not)",
-)
 def test_a_failure_on_bad_data_does_not_echo_the_data():
     malformed = {
         "resourceType": "Observation",
@@ -693,11 +681,6 @@ CONDITION = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the getReferenceKey(Type) name is pasted into SQL unquoted: a backquoted type "
-    "injects SQL and a 'pseudonym' column can carry the raw patient id",
-)
 def test_reference_type_name_cannot_inject_sql():
     views = pseudonym_view(
         "conditions_x",
@@ -710,19 +693,20 @@ def test_reference_type_name_cannot_inject_sql():
     assert leak_hits(tables, ["Qzcanary"]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the view name is pasted into CREATE TABLE statements unquoted (SQL injection)",
-)
 def test_view_name_cannot_inject_sql():
     name = "t AS SELECT 1 AS a; CREATE TEMP TABLE injected AS SELECT 1 AS a; CREATE TEMP TABLE x"
-    views = pseudonym_view(name, "encounter.getReferenceKey(Encounter).first()")
+    with pytest.raises(ViewDefinitionError, match=r"^name:"):
+        pseudonym_view(name, "encounter.getReferenceKey(Encounter).first()")
+    # the table names come from the mapping's keys: quoted, so a hostile key is only a name
+    (compiled,) = pseudonym_view(
+        "conditions_x", "encounter.getReferenceKey(Encounter).first()"
+    ).values()
+    views = {name: compiled}
     con = staging_connection(context())
     try:
         stage(con, [CONDITION], "f" * 64)
         index = build_patient_index(con, "staged", context())
-        with contextlib.suppress(DeidConfigurationError, ViewDefinitionError, duckdb.Error):
-            flatten_and_deidentify(con, "staged", views, index)
+        flatten_and_deidentify(con, "staged", views, index, context())
         created = con.sql("SELECT table_name FROM duckdb_tables()").fetchall()
         assert ("injected",) not in created
     finally:

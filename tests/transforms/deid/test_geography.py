@@ -107,21 +107,12 @@ def test_every_restricted_prefix_becomes_000_in_python_and_sql(prefix):
     assert sql_zip3([(postal, None)]) == ["000"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: zip3() matches Unicode digits with \\d, so a fullwidth restricted ZIP "
-    "('\uff10\uff13\uff16\uff10\uff11') escapes the '000' rule (zip3_sql gives NULL)",
-)
 def test_non_ascii_digits_are_not_a_zip():
     postal = "\uff10\uff13\uff16\uff10\uff11"  # fullwidth 03601
     assert zip3(postal, "US") is None
     assert sql_zip3([(postal, "US")]) == [None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: zip3() strips tabs/newlines, zip3_sql's trim() only spaces: the two disagree",
-)
 @pytest.mark.parametrize("postal", ["\t02139", "02139\n"])
 def test_python_and_sql_agree_on_other_whitespace(postal):
     assert sql_zip3([(postal, "US")]) == [zip3(postal, "US")]

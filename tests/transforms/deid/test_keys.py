@@ -210,11 +210,6 @@ def test_repr_shows_no_key_bytes():
             assert repr(secret)[2:12] not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: keygen opens deid.tmp with O_CREAT|O_TRUNC (no O_EXCL): a stale or planted "
-    "temporary file keeps its mode, so the new key is written world-readable",
-)
 def test_keygen_key_is_private_even_with_a_stale_temporary_file(tmp_path):
     vault = tmp_path / "vault"
     vault.mkdir()

@@ -119,10 +119,6 @@ def test_an_mrn_never_links_to_an_id_that_looks_the_same():
     assert patient_pseudonym(KEYS, by_mrn) != patient_pseudonym(KEYS, by_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an MRN made only of dashes/spaces normalizes to '' and merges distinct patients",
-)
 @pytest.mark.parametrize("placeholder", ["-", "--", " - "])
 def test_placeholder_mrns_do_not_merge_patients(placeholder):
     first = canonical_patient_key("ehr", "p1", MRN_SYSTEM, placeholder)
