@@ -241,7 +241,7 @@ def _print_summary(summary: dict) -> None:
     table = Table(
         title=f"run {summary['run_id']}: {summary['status']} in {summary['seconds']:.1f} s"
     )
-    for heading in ("table", "inserted", "updated", "unchanged", "deleted", "duplicates dropped"):
+    for heading in ("table", "inserted", "updated", "unchanged", "deleted", "dups"):
         table.add_column(heading, justify="left" if heading == "table" else "right", no_wrap=True)
     for name, counts in sorted(summary["rows_by_table"].items()):
         table.add_row(
@@ -257,7 +257,7 @@ def _print_summary(summary: dict) -> None:
     console.print(
         f"files: {summary['files_seen']} seen, {summary['files_loaded']} loaded, "
         f"{summary['files_skipped_already_loaded']} already loaded; resources: {read} read, "
-        f"{quarantined} quarantined"
+        f"{quarantined} quarantined (dups: duplicate keys within the run, last one kept)"
     )
     console.print(
         f"warehouse: {summary['warehouse']}\nsnapshot:  {summary['snapshot']}\nreport:    {summary['report_dir']}"
