@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -330,27 +331,42 @@ def serve_command(
     cron: Annotated[str, typer.Option(help="When to run (cron).")] = "30 2 * * *",
     timezone: Annotated[str, typer.Option(help="IANA time zone of the cron.")] = "America/New_York",
     profile: Annotated[str, typer.Option(help="De-identification profile.")] = "ED",
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server (127.0.0.1).")] = 4200,
 ) -> None:
-    """Run the nightly schedule on this machine (one run at a time; a run due while one runs is cancelled)."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.schedules import Cron
+    """Run the nightly schedule on this machine (one run at a time; a run due while one runs is cancelled).
 
-    from flows.nightly import nightly_refresh
+    Prefect's embedded API has no scheduler, so unless PREFECT_API_URL points at a server this
+    starts a local one (SQLite, loopback only) for as long as it serves, and stops it on exit.
+    """
+    import os
 
-    nightly_refresh.serve(
-        name="nightly",
-        schedules=[Cron(cron, timezone=timezone)],
-        global_limit=ConcurrencyLimitConfig(
-            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-        ),
-        parameters={
-            "inbox": str(inbox),
-            "warehouse": str(warehouse),
-            "vault": str(vault),
-            "reports": str(reports),
-            "profile": profile,
-        },
-    )
+    from flows.local_server import local_prefect_server
+
+    with local_prefect_server(port) if not os.environ.get("PREFECT_API_URL") else _no_server():
+        from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+        from prefect.schedules import Cron
+
+        from flows.nightly import nightly_refresh
+
+        nightly_refresh.serve(
+            name="nightly",
+            schedules=[Cron(cron, timezone=timezone)],
+            global_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+            parameters={
+                "inbox": str(inbox),
+                "warehouse": str(warehouse),
+                "vault": str(vault),
+                "reports": str(reports),
+                "profile": profile,
+            },
+        )
+
+
+@contextlib.contextmanager
+def _no_server():
+    yield
 
 
 @app.command("demo")
