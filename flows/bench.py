@@ -18,16 +18,12 @@ import duckdb
 
 from transforms.deid.apply import (
     DeidContext,
-    build_patient_index,
-    flatten_and_deidentify,
-    register_functions,
 )
 from transforms.deid.keys import keygen, load_keys
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import load_column_map
 from transforms.sources.discover import discover
-from transforms.sql_on_fhir import install_macros
-from transforms.staging import stage_file
+from transforms.staging import deidentified_tables, stage_file
 from transforms.synth import generate, write_export
 from warehouse import load_run, open_warehouse
 
@@ -117,24 +113,12 @@ def run_benchmark(
     )
 
     started = time.perf_counter()
-    con = duckdb.connect()
-    install_macros(con)
-    context = DeidContext(keys=keys, run_date=dt.date.today())
-    register_functions(con, context)
-    con.execute(
-        "CREATE TEMP TABLE staged (resource JSON, resource_type VARCHAR, _source_file_hash VARCHAR, _source_line BIGINT)"
-    )
-    for item in staged:
-        con.register("_batch", item.resources)
-        con.execute(
-            "INSERT INTO staged SELECT CAST(resource AS JSON), resource_type, _source_file_hash, _source_line FROM _batch"
-        )
-        con.unregister("_batch")
     from flows.nightly import compiled_core_views
 
-    index = build_patient_index(con, "staged", context)
-    tables, _counts = flatten_and_deidentify(con, "staged", compiled_core_views(), index, context)
-    con.close()
+    context = DeidContext(keys=keys, run_date=dt.date.today())
+    tables, _counts, _index = deidentified_tables(
+        staged, context, compiled_core_views(), None, vault
+    )
     del staged
     result.stages.append(
         StageTiming(

@@ -37,6 +37,16 @@ SAMPLE_EXPORT = (
 )
 
 
+def _progress_bars() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 @app.command("sof-test")
 def sof_test(
     suite: Annotated[
@@ -52,13 +62,7 @@ def sof_test(
         err_console.print(f"[red]suite folder not found:[/red] {suite_dir}")
         raise typer.Exit(2)
     total = sum(1 for _ in iter_cases(suite_dir))
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with _progress_bars() as progress:
         task = progress.add_task("SQL-on-FHIR tests", total=total)
         results = run_suite(suite_dir, on_result=lambda _r: progress.advance(task))
     write_report(results, report)
@@ -269,13 +273,7 @@ def _run_pipeline(**parameters) -> dict:
     """Run the flow once on Prefect's embedded (ephemeral) API; progress bars on a terminal."""
     from flows import nightly
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    ) as bars:
+    with _progress_bars() as bars:
         nightly.progress = _RichProgress(bars) if console.is_terminal else nightly.Progress()
         try:
             return nightly.nightly_refresh(**parameters)

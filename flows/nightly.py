@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -30,10 +28,7 @@ from transforms.deid.apply import (
     DeidContext,
     PatientIndex,
     TableDeidCounts,
-    build_patient_index,
-    flatten_and_deidentify,
     read_patient_index,
-    register_functions,
     write_patient_index,
 )
 from transforms.deid.classes import output_columns
@@ -41,8 +36,8 @@ from transforms.deid.keys import DeidKeys, load_keys
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
 from transforms.sources.discover import Discovery, InputFile, discover, file_name_hash
-from transforms.sql_on_fhir import CompiledView, compile_view, install_macros
-from transforms.staging import StagedFile, stage_file
+from transforms.sql_on_fhir import CompiledView, compile_view
+from transforms.staging import StagedFile, deidentified_tables, stage_file
 from transforms.views import VIEWS_DIR, load_views
 from warehouse import (
     FileRecord,
@@ -162,32 +157,8 @@ def stage_file_task(
 def flatten_task(
     staged: list[StagedFile], context: DeidContext, views: dict[str, CompiledView], vault: Path
 ) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex]:
-    """In-memory staging database (PHI zone): views, then de-identification per column class."""
-    # In memory; what DuckDB spills under memory pressure goes to a private folder in the vault
-    # (the default is ./.tmp, wherever the process happens to run), removed afterwards.
-    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=vault))  # mode 0700
-    con = duckdb.connect(config={"temp_directory": str(scratch)})
-    try:
-        install_macros(con)
-        register_functions(con, context)
-        con.execute(
-            "CREATE TEMP TABLE staged (resource JSON, resource_type VARCHAR, "
-            "_source_file_hash VARCHAR, _source_line BIGINT)"
-        )
-        for item in staged:
-            if item.resources.num_rows:
-                con.register("_staged_batch", item.resources)
-                con.execute(
-                    "INSERT INTO staged SELECT CAST(resource AS JSON), resource_type, _source_file_hash, _source_line FROM _staged_batch"
-                )
-                con.unregister("_staged_batch")
-        previous = read_patient_index(vault, context.keys.fingerprint)
-        index = build_patient_index(con, "staged", context, previous)
-        tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
-        return tables, counts, index
-    finally:
-        con.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+    previous = read_patient_index(vault, context.keys.fingerprint)
+    return deidentified_tables(staged, context, views, previous, scratch_parent=vault)
 
 
 @task(name="load-warehouse", retries=1, retry_delay_seconds=10, **PHI_TASK)

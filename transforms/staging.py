@@ -9,17 +9,30 @@ classes, element paths, keyed id hashes.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
+from transforms.deid.apply import (
+    DeidContext,
+    PatientIndex,
+    TableDeidCounts,
+    build_patient_index,
+    flatten_and_deidentify,
+    register_functions,
+)
 from transforms.sources.bundle_source import read_bundle
 from transforms.sources.csv_source import ColumnMap, CsvReadStats, find_map_for, read_csv
 from transforms.sources.discover import InputFile
 from transforms.sources.ndjson_source import read_ndjson
 from transforms.sources.records import SourceError, SourceRecord
+from transforms.sql_on_fhir import CompiledView, install_macros
 from transforms.validation import is_resource_type, quarantine_row, validate_resource
 
 IdHasher = Callable[[str, str], str]  # (resource_type, raw id) -> keyed hash
@@ -134,3 +147,49 @@ def stage_file(
         schema=STAGED_SCHEMA,
     )
     return staged
+
+
+def deidentified_tables(
+    staged: list[StagedFile],
+    context: DeidContext,
+    views: dict[str, CompiledView],
+    previous_index: pa.Table | None,
+    scratch_parent: Path,
+) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex]:
+    """Flatten the staged files through the views and de-identify them, in an in-memory DuckDB.
+
+    Args:
+        staged: the run's staged files.
+        context: keys, source and run date.
+        views: compiled core views by table name.
+        previous_index: the vault's patient index from earlier runs, if any.
+        scratch_parent: a folder in the PHI zone (the vault) for what DuckDB spills to disk
+            under memory pressure (its default is ./.tmp, wherever the process runs); the
+            private scratch folder made there is removed afterwards.
+
+    Returns:
+        De-identified tables by core table, value-free counts, and the updated patient index.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=scratch_parent))  # mode 0700
+    con = duckdb.connect(config={"temp_directory": str(scratch)})
+    try:
+        install_macros(con)
+        register_functions(con, context)
+        con.execute(
+            "CREATE TEMP TABLE staged (resource JSON, resource_type VARCHAR, "
+            "_source_file_hash VARCHAR, _source_line BIGINT)"
+        )
+        for item in staged:
+            if item.resources.num_rows:
+                con.register("_staged_batch", item.resources)
+                con.execute(
+                    "INSERT INTO staged SELECT CAST(resource AS JSON), resource_type, "
+                    "_source_file_hash, _source_line FROM _staged_batch"
+                )
+                con.unregister("_staged_batch")
+        index = build_patient_index(con, "staged", context, previous_index)
+        tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
+        return tables, counts, index
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
