@@ -65,7 +65,8 @@ def leak_hits(warehouse: Path, tokens: set[str]) -> dict[str, int]:
     return hits
 
 
-def test_the_sample_loads_balanced_without_identifiers(sample_workspace):
+def test_the_sample_loads_balanced_without_identifiers(sample_workspace, caplog, capfd):
+    caplog.set_level("DEBUG")
     summary = sample_workspace.run()
     assert summary["status"] == "succeeded"
     assert summary["files_loaded"] == 13 and summary["files_ignored"] == {
@@ -97,6 +98,10 @@ def test_the_sample_loads_balanced_without_identifiers(sample_workspace):
 
     report = Path(summary["report_dir"]) / "run.json"
     assert not any(t in report.read_text() for t in tokens)
+    captured = capfd.readouterr()
+    logs = caplog.text + captured.out + captured.err
+    assert "nightly-refresh" in logs or "run " in logs  # the logs were captured
+    assert [t for t in tokens if t in logs] == []
     snapshot = Path(summary["snapshot"])
     with duckdb.connect(str(snapshot), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM core.visits").fetchone() == (1215,)
@@ -185,12 +190,32 @@ def test_missing_key_refuses_to_start(workspace):
     assert not workspace.warehouse.exists()  # nothing was touched
 
 
+def test_cli_run_exits_non_zero_and_says_why(workspace):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    (workspace.vault / "deid.key").unlink()
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--inbox", str(workspace.inbox),
+            "--warehouse", str(workspace.warehouse),
+            "--vault", str(workspace.vault),
+            "--reports", str(workspace.reports),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "KeyUnavailableError" in result.output and "keygen" in result.output
+
+
 def test_tasks_that_see_phi_never_persist_or_cache():
     from prefect.cache_policies import NO_CACHE
 
-    from flows.nightly import flatten_task, stage_file_task
+    from flows.nightly import flatten_task, load_task, stage_file_task
 
-    for task in (stage_file_task, flatten_task):
+    for task in (stage_file_task, flatten_task, load_task):
         assert task.persist_result is False
         assert task.cache_policy is NO_CACHE
 
