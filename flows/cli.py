@@ -124,7 +124,7 @@ def bench_views(
     ] = SAMPLE_EXPORT,
     repeats: Annotated[
         int, typer.Option(min=1, help="Runs per measurement (median reported).")
-    ] = 5,
+    ] = 11,
 ) -> None:
     """Benchmark the core views over an export beside DuckDB's plain read_ndjson_objects scan."""
     if not export.is_dir():

@@ -742,10 +742,12 @@ class _Compiler:
     def _fn_extension(self, node: FunctionCall, scope: _Scope) -> _Value:
         self._arity(node, 1)
         url = self.as_scalar(self.expr(node.args[0], scope), "String").sql
-        base = self.as_collection(self._input(node, scope))
+        # navigation, so the root's extensions come from the one parse of the resource
+        target = None if node.target is None else self.expr(node.target, scope)
+        extensions = self.navigate(target, "extension", scope)
         var = self.fresh("e")
         return _Value(
-            f"list_filter(fhir_child({base}, '$.extension'), lambda {var}: ({var} ->> 'url') = {url})",
+            f"list_filter({extensions.sql}, lambda {var}: ({var} ->> 'url') = {url})",
             True,
             "Extension",
         )
