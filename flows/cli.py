@@ -291,8 +291,15 @@ def run_command(
     vault: Annotated[Path, typer.Option(help="Vault folder with the key (chartetl keygen).")],
     reports: Annotated[Path, typer.Option(help="Folder for run reports.")],
     profile: Annotated[
-        str, typer.Option(help="De-identification profile: ED (date shift).")
+        str,
+        typer.Option(help="De-identification: ED (date shift), SH (years only), LDS (real dates)."),
     ] = "ED",
+    pseudonyms: Annotated[
+        str,
+        typer.Option(
+            help="hmac (keyed) or random_crosswalk (random patient ids; crosswalk in the vault)."
+        ),
+    ] = "hmac",
     full: Annotated[
         bool, typer.Option("--full", help="Rebuild every table from every file.")
     ] = False,
@@ -309,6 +316,7 @@ def run_command(
             vault=str(vault),
             reports=str(reports),
             profile=profile,
+            pseudonym_mode=pseudonyms,
             full=full,
             source=source,
             unknown_columns=unknown_columns,

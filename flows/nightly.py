@@ -31,7 +31,7 @@ from transforms.deid.apply import (
     read_patient_index,
     write_patient_index,
 )
-from transforms.deid.classes import output_columns
+from transforms.deid.classes import PROFILES, PSEUDONYM_MODES, output_columns
 from transforms.deid.keys import DeidKeys, load_keys
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
@@ -44,6 +44,7 @@ from warehouse import (
     FileTypeCount,
     LoadCounts,
     RunCounts,
+    core_tables,
     finish_run,
     load_run,
     loaded_file_hashes,
@@ -169,9 +170,11 @@ def load_task(
     full: bool,
     staged: list[StagedFile],
     key: bytes,
+    profile: str,
 ) -> dict[str, LoadCounts]:
-    with open_warehouse(warehouse, full_refresh=full) as con:
-        counts = load_run(con, run_id, tables, full)
+    definitions = core_tables(profile=profile)
+    with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
+        counts = load_run(con, run_id, tables, full, definitions=definitions)
         # bookkeeping after the load commits: a crash in between only makes the files load
         # again next time, which the idempotent MERGE makes harmless
         with transaction(con):
@@ -218,8 +221,8 @@ def _record_staged(
 
 
 @task(name="publish-snapshot", retries=2, retry_delay_seconds=5)
-def snapshot_task(warehouse: Path, snapshot: Path) -> Path:
-    return publish_snapshot(warehouse, snapshot)
+def snapshot_task(warehouse: Path, snapshot: Path, profile: str) -> Path:
+    return publish_snapshot(warehouse, snapshot, definitions=core_tables(profile=profile))
 
 
 # -------------------------------------------------------------------------------------- flow
@@ -232,6 +235,7 @@ def nightly_refresh(
     vault: str,
     reports: str,
     profile: str = "ED",
+    pseudonym_mode: str = "hmac",
     full: bool = False,
     source: str = "ehr",
     snapshot: str | None = None,
@@ -244,7 +248,11 @@ def nightly_refresh(
         warehouse: the DuckDB warehouse file (de-identified data only).
         vault: folder holding the key and the patient index (outside the warehouse).
         reports: folder for run reports; each run writes ``<reports>/<run_id>/run.json``.
-        profile: de-identification profile; ``ED`` (per-patient date shift).
+        profile: de-identification profile: ``ED`` (per-patient date shift, default), ``SH``
+            (Safe Harbor: years only) or ``LDS`` (limited data set: real dates). Changing it
+            needs ``full``.
+        pseudonym_mode: ``hmac`` (default) or ``random_crosswalk`` (random patient ids kept in
+            the vault's patient index).
         full: rebuild every core table from all files instead of loading only new files.
         source: name of the source system (part of every non-patient pseudonym).
         snapshot: read-only copy for analysts (default: ``<warehouse stem>.snapshot.duckdb``).
@@ -255,8 +263,8 @@ def nightly_refresh(
     """
     logger = get_run_logger()
     started = time.perf_counter()
-    if profile != "ED":
-        raise ValueError(f"profile {profile!r} is not available yet; ED is (SH and LDS: issue 4)")
+    if profile not in PROFILES or pseudonym_mode not in PSEUDONYM_MODES:
+        raise ValueError(f"profile is one of {PROFILES}, pseudonym_mode one of {PSEUDONYM_MODES}")
     if unknown_columns not in ("fail", "drop"):
         raise ValueError("unknown_columns must be 'fail' or 'drop'")
     inbox_path, warehouse_path, vault_path, reports_path = map(
@@ -285,9 +293,10 @@ def nightly_refresh(
     found = discover_task(inbox_path)
     summary.files_seen = len(found.files)
     summary.files_ignored = found.skipped_by_reason()
-    with open_warehouse(warehouse_path, full_refresh=full) as con:
+    definitions = core_tables(profile=profile)
+    with open_warehouse(warehouse_path, full_refresh=full, definitions=definitions) as con:
         already = set() if full else loaded_file_hashes(con)
-        start_run(con, run_id, profile, "hmac", full, keys.fingerprint, summary.config_hash)
+        start_run(con, run_id, profile, pseudonym_mode, full, keys.fingerprint, summary.config_hash)
     # identical content under two names loads once (the sha256 is the file's identity)
     todo = list({f.sha256: f for f in reversed(found.files) if f.sha256 not in already}.values())[
         ::-1
@@ -322,7 +331,13 @@ def nightly_refresh(
                 summary.resources_quarantined,
             )
 
-            context = DeidContext(keys=keys, source=source, run_date=dt.date.today())
+            context = DeidContext(
+                keys=keys,
+                source=source,
+                run_date=dt.date.today(),
+                profile=profile,
+                pseudonym_mode=pseudonym_mode,
+            )
             progress.start("flatten", 1)
             tables, deid_counts, index = flatten_task(staged, context, views, vault_path)
             progress.advance("flatten")
@@ -330,13 +345,15 @@ def nightly_refresh(
             summary.deid_by_table = {name: asdict(c) for name, c in deid_counts.items()}
             # the index first: if the load then fails, its entries (deterministic) are still right
             write_patient_index(vault_path, index, keys.fingerprint)
-            load_counts = load_task(warehouse_path, run_id, tables, full, staged, keys.file_name)
+            load_counts = load_task(
+                warehouse_path, run_id, tables, full, staged, keys.file_name, profile
+            )
             summary.rows_by_table = {name: asdict(c) for name, c in load_counts.items()}
             progress.advance("load")
             summary.files_loaded = len(todo)
-            snapshot_task(warehouse_path, snapshot_path)
+            snapshot_task(warehouse_path, snapshot_path, profile)
         elif not snapshot_path.exists():
-            snapshot_task(warehouse_path, snapshot_path)
+            snapshot_task(warehouse_path, snapshot_path, profile)
         summary.status = "succeeded"
     except Exception as exc:
         summary.status = "failed"
@@ -345,7 +362,7 @@ def nightly_refresh(
         raise
     finally:
         summary.seconds = round(time.perf_counter() - started, 3)
-        with open_warehouse(warehouse_path, full_refresh=full) as con:
+        with open_warehouse(warehouse_path, full_refresh=full, definitions=definitions) as con:
             finish_run(
                 con,
                 run_id,

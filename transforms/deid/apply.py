@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,14 @@ import pyarrow.parquet as pq
 from transforms.sql_on_fhir import CompiledView, compile_view, load_view
 from transforms.sql_on_fhir.engine import sanitized_error
 
-from .classes import DeidConfigurationError, column_class, output_columns, pseudonym_resource_type
+from .classes import (
+    PROFILES,
+    PSEUDONYM_MODES,
+    DeidConfigurationError,
+    column_class,
+    output_columns,
+    pseudonym_resource_type,
+)
 from .dates import DEFAULT_MAX_SHIFT_DAYS, birth_year_and_group, date_offset_days, parse_full_date
 from .geography import zip3_sql
 from .keys import DeidKeys
@@ -57,12 +65,27 @@ class DeidContext:
             canonical key of patients without an MRN.
         run_date: the reference date of the 90+ rule for living patients.
         max_shift_days: R of the date shift (offsets in [-R,-1] U [1,R]).
+        profile: ED (dates shifted per patient), SH (years only) or LDS (real dates).
+        pseudonym_mode: ``hmac`` (keyed, no state) or ``random_crosswalk`` (a random id per
+            patient, kept only in the vault's patient index).
     """
 
     keys: DeidKeys
     source: str = "ehr"
     run_date: dt.date = field(default_factory=dt.date.today)
     max_shift_days: int = DEFAULT_MAX_SHIFT_DAYS
+    profile: str = "ED"
+    pseudonym_mode: str = "hmac"
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise DeidConfigurationError(f"profile must be one of {', '.join(PROFILES)}")
+        if self.pseudonym_mode not in PSEUDONYM_MODES:
+            raise DeidConfigurationError(
+                f"pseudonym mode must be one of {', '.join(PSEUDONYM_MODES)}"
+            )
+        if self.max_shift_days < 1:
+            raise DeidConfigurationError("max_shift_days must be at least 1")
 
 
 @dataclass
@@ -165,7 +188,11 @@ class PatientIndex:
         if known is not None:
             pseudonym, offset = known["patient_pseudonym"], known["offset_days"]
         else:
-            pseudonym = patient_pseudonym(context.keys, canonical)
+            pseudonym = (
+                uuid.uuid4().hex  # random_crosswalk: no function of any identifier; the index maps it
+                if context.pseudonym_mode == "random_crosswalk"
+                else patient_pseudonym(context.keys, canonical)
+            )
             offset = date_offset_days(context.keys, canonical, context.max_shift_days)
         previous_birth = self.entries.get(ref_hash, {})
         birth_year, age_group = (
@@ -276,7 +303,9 @@ def patient_column(view_name: str, compiled: CompiledView) -> str | None:
     return names[0] if names else None
 
 
-def deidentify_sql(view_name: str, compiled: CompiledView, raw_relation: str) -> str:
+def deidentify_sql(
+    view_name: str, compiled: CompiledView, raw_relation: str, profile: str = "ED"
+) -> str:
     """SELECT turning the raw view output in ``raw_relation`` into the warehouse columns.
 
     Expects the ``patient_index`` and ``_refs`` tables (``_resolve_references``) and the
@@ -302,8 +331,13 @@ def deidentify_sql(view_name: str, compiled: CompiledView, raw_relation: str) ->
             else:
                 expression = f"deid_pseudonym({_literal(resource_type)}, {raw})"
             select.append(f"{expression} AS {_quote(column.name)}")
+        elif deid_class == "shift" and profile == "SH":
+            # Safe Harbor: the year alone (a partial date keeps its year: nothing finer is shown)
+            year = f"CASE WHEN regexp_matches({raw}, '^[0-9]{{4}}') THEN CAST(substr({raw}, 1, 4) AS INTEGER) END"
+            select.append(f"{year} AS {_quote(column.name)}")
         elif deid_class == "shift":
-            select.append(f"deid_shift_date({raw}, _p.offset_days) AS {_quote(column.name)}")
+            offset = "_p.offset_days" if profile == "ED" else "0"  # LDS: real dates
+            select.append(f"deid_shift_date({raw}, {offset}) AS {_quote(column.name)}")
         elif deid_class == "birth_year":
             select.append(f"_p.birth_year AS {_quote(column.name)}")
             select.append('_p.age_group AS "age_group"')
@@ -430,7 +464,7 @@ def flatten_and_deidentify(
     tables: dict[str, pa.Table] = {}
     counts: dict[str, TableDeidCounts] = {}
     for name, compiled in views.items():
-        expected = [c.name for c in output_columns(name, compiled)]
+        expected = [c.name for c in output_columns(name, compiled, context.profile)]
         source = (
             f"(SELECT resource, _source_file_hash, _source_line FROM {staged} "
             f"WHERE resource_type = {_literal(compiled.view.resource)})"
@@ -443,7 +477,7 @@ def flatten_and_deidentify(
             )
             unresolved = _resolve_references(con, raw, patient, index, context) if patient else 0
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {clean} AS {deidentify_sql(name, compiled, raw)}"
+                f"CREATE OR REPLACE TEMP TABLE {clean} AS {deidentify_sql(name, compiled, raw, context.profile)}"
             )
             table = con.sql(f"SELECT * FROM {clean}").to_arrow_table()
             counts[name] = _counts(con, name, compiled, raw, clean)

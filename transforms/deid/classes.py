@@ -10,6 +10,9 @@ from transforms.validation import is_resource_type
 
 DEID_TAG = "deid"
 DEID_CLASSES = ("pseudonym", "shift", "birth_year", "zip3", "code", "value", "text")
+# ED: dates shifted per patient; SH: year only (Safe Harbor); LDS: real dates (Limited Data Set)
+PROFILES = ("ED", "SH", "LDS")
+PSEUDONYM_MODES = ("hmac", "random_crosswalk")
 
 
 class DeidConfigurationError(ValueError):
@@ -70,12 +73,17 @@ def pseudonym_resource_type(view_name: str, compiled: CompiledView, column) -> s
     return resource_type
 
 
-def output_columns(view_name: str, compiled: CompiledView) -> list[OutputColumn]:
-    """The de-identified columns a view yields in the warehouse (profile ED).
+def output_columns(
+    view_name: str, compiled: CompiledView, profile: str = "ED"
+) -> list[OutputColumn]:
+    """The de-identified columns a view yields in the warehouse under ``profile``.
 
-    pseudonym -> VARCHAR (32 hex); shift -> DATE; birth_year -> INTEGER ``birth_year`` plus
-    VARCHAR ``age_group``; zip3 -> VARCHAR; code/value -> the view's type; text -> dropped.
+    pseudonym -> VARCHAR (32 hex); shift -> DATE (ED shifted, LDS real), INTEGER year (SH);
+    birth_year -> INTEGER ``birth_year`` plus VARCHAR ``age_group``; zip3 -> VARCHAR;
+    code/value -> the view's type; text -> dropped.
     """
+    if profile not in PROFILES:
+        raise DeidConfigurationError(f"profile must be one of {', '.join(PROFILES)}")
     out: list[OutputColumn] = []
     for column in compiled.columns:
         deid_class = column_class(view_name, column)
@@ -85,6 +93,9 @@ def output_columns(view_name: str, compiled: CompiledView) -> list[OutputColumn]
         if deid_class == "pseudonym":
             pseudonym_resource_type(view_name, compiled, column)
             out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
+        elif deid_class == "shift" and profile == "SH":
+            year_only = f"{description or ''} Profile SH: the year only.".strip()
+            out.append(OutputColumn(column.name, "INTEGER", column.name, deid_class, year_only))
         elif deid_class == "shift":
             out.append(OutputColumn(column.name, "DATE", column.name, deid_class, description))
         elif deid_class == "birth_year":
