@@ -8,6 +8,7 @@ keyed hashes, pseudonyms, offsets and birth years, and is kept in the vault betw
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from transforms.sql_on_fhir import CompiledView, compile_view, load_view
 from transforms.sql_on_fhir.engine import sanitized_error
@@ -41,6 +43,9 @@ from .pseudonyms import (
 )
 
 PATIENT_INDEX_FILE = "patient_index.parquet"
+# On a code or display column: the view column holding its coding's system (the allow-list
+# decides on it). A display column's name ends in "display".
+CODE_SYSTEM_TAG = "code-system"
 LINEAGE = ("_source_file_hash", "_source_line")
 _PATIENT_KEYS_VIEW = compile_view(load_view(Path(__file__).with_name("patient_keys.json")))
 _INDEX_SCHEMA = pa.schema(
@@ -99,6 +104,8 @@ class TableDeidCounts:
     zip_generalized: int = 0
     birth_years_grouped_90_plus: int = 0
     columns_dropped: int = 0  # text-class columns never leave the PHI zone
+    codes_dropped: int = 0  # long codes of systems outside the allow-list
+    displays_dropped: int = 0  # displays of codings outside the allow-list
     unresolved_patient_references: int = 0
 
 
@@ -280,6 +287,34 @@ def write_patient_index(vault: Path, index: PatientIndex, fingerprint: str) -> N
     temporary.replace(path)
 
 
+@functools.cache
+def code_system_allowlist() -> dict:
+    """The allow-listed code systems (``allowlist.yaml``): codes and displays may leave."""
+    return yaml.safe_load(Path(__file__).with_name("allowlist.yaml").read_text(encoding="utf-8"))
+
+
+def allowed_system_sql(system_sql: str) -> str:
+    """SQL truth of "this coding's system is on the allow-list"."""
+    allowlist = code_system_allowlist()
+    systems = ", ".join(_literal(s) for s in allowlist["systems"])
+    prefixes = " OR ".join(
+        f"starts_with({system_sql}, {_literal(p)})" for p in allowlist["prefixes"]
+    )
+    return f"({system_sql} IN ({systems}) OR {prefixes})"
+
+
+def _code_sql(column, raw: str) -> str:
+    """A coded column under the allow-list: displays only from listed systems, codes also when short."""
+    system_column = column.column.tag(CODE_SYSTEM_TAG)
+    if system_column is None:
+        return raw  # codes of a fixed FHIR value set (status, class): nothing to filter
+    allowed = allowed_system_sql(f"v.{_quote(system_column)}")
+    if column.name.endswith("display"):
+        return f"CASE WHEN {allowed} THEN {raw} END"
+    limit = int(code_system_allowlist()["max_local_code_length"])
+    return f"CASE WHEN {allowed} OR length({raw}) <= {limit} THEN {raw} END"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -344,6 +379,8 @@ def deidentify_sql(
         elif deid_class == "zip3":
             country = 'v."country"' if "country" in names else "NULL"
             select.append(f"{zip3_sql(raw, country)} AS {_quote(column.name)}")
+        elif deid_class == "code":
+            select.append(f"{_code_sql(column, raw)} AS {_quote(column.name)}")
         else:
             select.append(f"{raw} AS {_quote(column.name)}")
     select.extend(f"v.{_quote(name)}" for name in LINEAGE)
@@ -384,6 +421,12 @@ def _counts(
             counts.dates_nulled += present - shifted
         elif deid_class == "zip3":
             counts.zip_generalized += present
+        elif deid_class == "code" and column.column.tag(CODE_SYSTEM_TAG):
+            (kept,) = con.sql(f"SELECT count({name}) FROM {clean}").fetchall()[0]
+            if column.name.endswith("display"):
+                counts.displays_dropped += present - kept
+            else:
+                counts.codes_dropped += present - kept
         elif deid_class == "birth_year":
             counts.birth_years_grouped_90_plus += con.sql(
                 f"SELECT count(*) FROM {clean} WHERE age_group = '90+'"
