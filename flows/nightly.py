@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from transforms.deid.apply import (
     write_patient_index,
 )
 from transforms.deid.classes import PROFILES, PSEUDONYM_MODES, output_columns
+from transforms.deid.evidence import EvidenceRow, date_shift_sanity
 from transforms.deid.keys import DeidKeys, load_keys
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
@@ -56,6 +58,7 @@ from warehouse import (
     start_run,
     transaction,
 )
+from warehouse.evidence import record_evidence
 
 SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
 PHI_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -96,6 +99,7 @@ class RunSummary:
     quarantined_by_type: dict[str, int] = field(default_factory=dict)
     rows_by_table: dict[str, dict] = field(default_factory=dict)
     deid_by_table: dict[str, dict] = field(default_factory=dict)
+    date_shift: dict = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -157,7 +161,7 @@ def stage_file_task(
 @task(name="flatten-and-deidentify", **PHI_TASK)
 def flatten_task(
     staged: list[StagedFile], context: DeidContext, views: dict[str, CompiledView], vault: Path
-) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex]:
+) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex, list[EvidenceRow]]:
     previous = read_patient_index(vault, context.keys.fingerprint)
     return deidentified_tables(staged, context, views, previous, scratch_parent=vault)
 
@@ -171,6 +175,7 @@ def load_task(
     staged: list[StagedFile],
     key: bytes,
     profile: str,
+    record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> dict[str, LoadCounts]:
     definitions = core_tables(profile=profile)
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
@@ -179,6 +184,8 @@ def load_task(
         # again next time, which the idempotent MERGE makes harmless
         with transaction(con):
             _record_staged(con, run_id, staged, key)
+            if record_more is not None:
+                record_more(con)
     return counts
 
 
@@ -339,14 +346,36 @@ def nightly_refresh(
                 pseudonym_mode=pseudonym_mode,
             )
             progress.start("flatten", 1)
-            tables, deid_counts, index = flatten_task(staged, context, views, vault_path)
+            tables, deid_counts, index, evidence = flatten_task(staged, context, views, vault_path)
+            sanity = date_shift_sanity(index.table(), context.max_shift_days)
+            summary.date_shift = sanity
             progress.advance("flatten")
             progress.start("load", 1)
             summary.deid_by_table = {name: asdict(c) for name, c in deid_counts.items()}
             # the index first: if the load then fails, its entries (deterministic) are still right
             write_patient_index(vault_path, index, keys.fingerprint)
+
+            def record_run_evidence(con: duckdb.DuckDBPyConnection) -> None:
+                record_evidence(
+                    con,
+                    run_id,
+                    evidence,
+                    deid_counts,
+                    sanity,
+                    profile,
+                    context.max_shift_days,
+                    keys.fingerprint,
+                )
+
             load_counts = load_task(
-                warehouse_path, run_id, tables, full, staged, keys.file_name, profile
+                warehouse_path,
+                run_id,
+                tables,
+                full,
+                staged,
+                keys.file_name,
+                profile,
+                record_run_evidence,
             )
             summary.rows_by_table = {name: asdict(c) for name, c in load_counts.items()}
             progress.advance("load")

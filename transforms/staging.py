@@ -27,6 +27,7 @@ from transforms.deid.apply import (
     flatten_and_deidentify,
     register_functions,
 )
+from transforms.deid.evidence import EvidenceRow, safe_harbor_evidence
 from transforms.sources.bundle_source import read_bundle
 from transforms.sources.csv_source import ColumnMap, CsvReadStats, find_map_for, read_csv
 from transforms.sources.discover import InputFile
@@ -155,7 +156,7 @@ def deidentified_tables(
     views: dict[str, CompiledView],
     previous_index: pa.Table | None,
     scratch_parent: Path,
-) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex]:
+) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex, list[EvidenceRow]]:
     """Flatten the staged files through the views and de-identify them, in an in-memory DuckDB.
 
     Args:
@@ -168,7 +169,8 @@ def deidentified_tables(
             private scratch folder made there is removed afterwards.
 
     Returns:
-        De-identified tables by core table, value-free counts, and the updated patient index.
+        De-identified tables by core table, value-free counts, the updated patient index, and
+        the Safe Harbor evidence rows.
     """
     scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=scratch_parent))  # mode 0700
     con = duckdb.connect(config={"temp_directory": str(scratch)})
@@ -189,7 +191,8 @@ def deidentified_tables(
                 con.unregister("_staged_batch")
         index = build_patient_index(con, "staged", context, previous_index)
         tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
-        return tables, counts, index
+        evidence = safe_harbor_evidence(con, "staged", counts, context.profile)
+        return tables, counts, index, evidence
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)

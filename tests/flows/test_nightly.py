@@ -88,6 +88,20 @@ def test_the_sample_loads_balanced_without_identifiers(sample_workspace, caplog,
             assert rows == loaded, resource_type
     assert summary["read_by_type"]["Encounter"] == 1215
 
+    # de-identification evidence (deid.md section 9): counts by Safe Harbor category, shift sanity
+    evidence = dict(
+        sample_workspace.query("SELECT category || ':' || element, count FROM audit.deid_evidence")
+    )
+    assert evidence["A:Patient.name"] >= 13 and evidence["H:Patient.identifier[type=MR]"] == 13
+    assert evidence["G:Patient.identifier[type=SS]"] == 13
+    assert evidence["C:dates of service, onset, authoring, death"] > 1215
+    shift = sample_workspace.query(
+        "SELECT patients_shifted, min_offset_days, max_offset_days, zero_offsets, out_of_range FROM audit.date_shift"
+    )
+    ((patients, low, high, zeros, out_of_range),) = shift
+    assert patients == 13 and zeros == 0 and out_of_range == 0 and -365 <= low <= high <= 365
+    assert len(sample_workspace.query("SELECT * FROM audit.deid_counts")) == 8
+
     tokens = patient_tokens(SAMPLE_EXPORT)
     assert len(tokens) > 50
     assert leak_hits(sample_workspace.warehouse, tokens) == {}

@@ -1,0 +1,64 @@
+"""Store a run's de-identification evidence in ``audit.deid_evidence``, ``deid_counts``, ``date_shift``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+
+_DDL = Path(__file__).with_name("sql").joinpath("evidence.sql").read_text(encoding="utf-8")
+
+
+def record_evidence(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    evidence: Iterable,
+    table_counts: Mapping[str, object],
+    sanity: Mapping[str, object],
+    profile: str,
+    max_shift_days: int,
+    key_fingerprint: str,
+) -> None:
+    """Write the evidence rows of one run (inside the caller's transaction).
+
+    Args:
+        con: the warehouse connection.
+        run_id: the run.
+        evidence: ``EvidenceRow`` items (Safe Harbor category, element, method, count).
+        table_counts: ``TableDeidCounts`` per core table.
+        sanity: ``date_shift_sanity`` output.
+        profile: the run's profile.
+        max_shift_days: R of the date shift.
+        key_fingerprint: the key's fingerprint (never the key).
+    """
+    con.execute(_DDL)
+    previous = con.execute(
+        "SELECT key_fingerprint FROM audit.runs WHERE run_id <> ? AND status = 'succeeded' "
+        "ORDER BY started_at DESC LIMIT 1",
+        [run_id],
+    ).fetchall()
+    con.executemany(
+        "INSERT INTO audit.deid_evidence VALUES (?, ?, ?, ?, ?, ?)",
+        [[run_id, e.category, e.name, e.element, e.method, e.count] for e in evidence],
+    )
+    con.executemany(
+        "INSERT INTO audit.deid_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [[run_id, name, *asdict(counts).values()] for name, counts in sorted(table_counts.items())],
+    )
+    con.execute(
+        "INSERT INTO audit.date_shift VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            profile,
+            max_shift_days,
+            sanity["patients_shifted"],
+            sanity["min_offset_days"],
+            sanity["max_offset_days"],
+            sanity["zero_offsets"],
+            sanity["out_of_range"],
+            key_fingerprint,
+            bool(previous) and previous[0][0] != key_fingerprint,
+        ],
+    )

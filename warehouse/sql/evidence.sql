@@ -1,0 +1,35 @@
+-- De-identification evidence per run (deid.md section 9): counts only, never values.
+CREATE TABLE IF NOT EXISTS audit.deid_evidence (
+    run_id      VARCHAR NOT NULL,
+    category    VARCHAR NOT NULL,   -- HIPAA Safe Harbor letter A..R
+    name        VARCHAR NOT NULL,   -- the category's name
+    element     VARCHAR NOT NULL,   -- the FHIR element(s) counted
+    method      VARCHAR NOT NULL,   -- dropped, pseudonymized, shifted, generalized, ...
+    count       BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit.deid_counts (
+    run_id                          VARCHAR NOT NULL,
+    table_name                      VARCHAR NOT NULL,
+    rows                            BIGINT NOT NULL,
+    pseudonymized                   BIGINT NOT NULL,
+    dates_shifted                   BIGINT NOT NULL,
+    dates_nulled                    BIGINT NOT NULL,
+    zip_generalized                 BIGINT NOT NULL,
+    birth_years_grouped_90_plus     BIGINT NOT NULL,
+    columns_dropped                 BIGINT NOT NULL,
+    codes_dropped                   BIGINT NOT NULL,
+    displays_dropped                BIGINT NOT NULL,
+    unresolved_patient_references   BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit.date_shift (
+    run_id              VARCHAR NOT NULL,
+    profile             VARCHAR NOT NULL,
+    max_shift_days      INTEGER NOT NULL,
+    patients_shifted    BIGINT NOT NULL,
+    min_offset_days     INTEGER,
+    max_offset_days     INTEGER,
+    zero_offsets        BIGINT NOT NULL,
+    out_of_range        BIGINT NOT NULL,
+    key_fingerprint     VARCHAR NOT NULL,
+    new_key_epoch       BOOLEAN NOT NULL   -- the key differs from the previous run's
+);
