@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
 
@@ -103,7 +103,13 @@ def measure_risk(con: duckdb.DuckDBPyConnection, run_id: str, k: int = INTERNAL_
     with transaction(con):
         ensure_risk_tables(con)
         rows = [
-            RiskRow(run_id, measured_at, name, k, **vars(summarise_classes(con, PATIENTS_TABLE, qi, k)))
+            RiskRow(
+                run_id,
+                measured_at,
+                name,
+                k,
+                **asdict(summarise_classes(con, PATIENTS_TABLE, qi, k)),
+            )
             for name, qi in QI_SETS.items()
         ]
         con.executemany(
