@@ -59,6 +59,7 @@ from warehouse import (
     transaction,
 )
 from warehouse.evidence import record_evidence
+from warehouse.risk import INTERNAL_K, RiskRow, measure_risk
 
 SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
 PHI_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -100,6 +101,7 @@ class RunSummary:
     rows_by_table: dict[str, dict] = field(default_factory=dict)
     deid_by_table: dict[str, dict] = field(default_factory=dict)
     date_shift: dict = field(default_factory=dict)
+    risk: list[dict] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -176,7 +178,7 @@ def load_task(
     key: bytes,
     profile: str,
     record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-) -> dict[str, LoadCounts]:
+) -> tuple[dict[str, LoadCounts], list[RiskRow]]:
     definitions = core_tables(profile=profile)
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
         counts = load_run(con, run_id, tables, full, definitions=definitions)
@@ -186,7 +188,9 @@ def load_task(
             _record_staged(con, run_id, staged, key)
             if record_more is not None:
                 record_more(con)
-    return counts
+        # k-anonymity of the patients as loaded (k = 5 internally; exports enforce 11)
+        risk = measure_risk(con, run_id, k=INTERNAL_K)
+    return counts, risk
 
 
 def _record_staged(
@@ -367,7 +371,7 @@ def nightly_refresh(
                     keys.fingerprint,
                 )
 
-            load_counts = load_task(
+            load_counts, risk = load_task(
                 warehouse_path,
                 run_id,
                 tables,
@@ -378,6 +382,9 @@ def nightly_refresh(
                 record_run_evidence,
             )
             summary.rows_by_table = {name: asdict(c) for name, c in load_counts.items()}
+            summary.risk = [
+                {k: v for k, v in asdict(row).items() if k != "measured_at"} for row in risk
+            ]
             progress.advance("load")
             summary.files_loaded = len(todo)
             snapshot_task(warehouse_path, snapshot_path, profile)
