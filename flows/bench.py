@@ -116,7 +116,7 @@ def run_benchmark(
     from flows.nightly import compiled_core_views
 
     context = DeidContext(keys=keys, run_date=dt.date.today())
-    tables, _counts, _index, _evidence = deidentified_tables(
+    tables, _counts, _index, _evidence, _extensions = deidentified_tables(
         staged, context, compiled_core_views(), None, vault
     )
     del staged

@@ -27,13 +27,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from transforms.deid.apply import (
     DeidContext,
-    PatientIndex,
-    TableDeidCounts,
     read_patient_index,
     write_patient_index,
 )
 from transforms.deid.classes import PROFILES, PSEUDONYM_MODES, output_columns
-from transforms.deid.evidence import EvidenceRow, date_shift_sanity
+from transforms.deid.evidence import date_shift_sanity
 from transforms.deid.keys import DeidKeys, load_keys
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
@@ -163,7 +161,8 @@ def stage_file_task(
 @task(name="flatten-and-deidentify", **PHI_TASK)
 def flatten_task(
     staged: list[StagedFile], context: DeidContext, views: dict[str, CompiledView], vault: Path
-) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex, list[EvidenceRow]]:
+) -> tuple:
+    """Staged files -> de-identified tables, counts, patient index, evidence, extension counts."""
     previous = read_patient_index(vault, context.keys.fingerprint)
     return deidentified_tables(staged, context, views, previous, scratch_parent=vault)
 
@@ -350,7 +349,9 @@ def nightly_refresh(
                 pseudonym_mode=pseudonym_mode,
             )
             progress.start("flatten", 1)
-            tables, deid_counts, index, evidence = flatten_task(staged, context, views, vault_path)
+            tables, deid_counts, index, evidence, extensions = flatten_task(
+                staged, context, views, vault_path
+            )
             sanity = date_shift_sanity(index.table(), context.max_shift_days)
             summary.date_shift = sanity
             progress.advance("flatten")
@@ -369,6 +370,7 @@ def nightly_refresh(
                     profile,
                     context.max_shift_days,
                     keys.fingerprint,
+                    extensions,
                 )
 
             load_counts, risk = load_task(

@@ -27,14 +27,25 @@ from transforms.deid.apply import (
     flatten_and_deidentify,
     register_functions,
 )
-from transforms.deid.evidence import EvidenceRow, safe_harbor_evidence
+from transforms.deid.evidence import (
+    EvidenceRow,
+    ExtensionCount,
+    extension_counts,
+    known_extension_urls,
+    safe_harbor_evidence,
+)
 from transforms.sources.bundle_source import read_bundle
 from transforms.sources.csv_source import ColumnMap, CsvReadStats, find_map_for, read_csv
 from transforms.sources.discover import InputFile
 from transforms.sources.ndjson_source import read_ndjson
 from transforms.sources.records import SourceError, SourceRecord
 from transforms.sql_on_fhir import CompiledView, install_macros
-from transforms.validation import is_resource_type, quarantine_row, validate_resource
+from transforms.validation import (
+    StructuralIssue,
+    is_resource_type,
+    quarantine_row,
+    validate_resource,
+)
 
 IdHasher = Callable[[str, str], str]  # (resource_type, raw id) -> keyed hash
 UNKNOWN_TYPE = "(unknown)"  # undecodable input or a resourceType that is not an R4 type
@@ -93,6 +104,23 @@ def _records(
     return read_csv(input_file.path, column_map, drop_unknown=drop_unknown, stats=stats)
 
 
+def _modifier_extension_element(node: object, path: str = "") -> str | None:
+    """Element path of the first modifierExtension (array positions kept, no values)."""
+    if isinstance(node, dict):
+        if node.get("modifierExtension"):
+            return f"{path}.modifierExtension" if path else "modifierExtension"
+        for key, value in node.items():
+            found = _modifier_extension_element(value, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    elif isinstance(node, list):
+        for position, value in enumerate(node):
+            found = _modifier_extension_element(value, f"{path}[{position}]")
+            if found:
+                return found
+    return None
+
+
 def stage_file(
     input_file: InputFile,
     id_hasher: IdHasher,
@@ -135,7 +163,24 @@ def stage_file(
             staged.quarantine.append(row)
             staged.quarantined_by_type[resource_type] += 1
             continue
-        texts.append(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+        text = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+        # a modifierExtension changes the meaning of the resource (e.g. "this did not happen"):
+        # none is understood here, so a resource carrying one is dropped whole (deid.md section 6)
+        if '"modifierExtension"' in text and (
+            element := _modifier_extension_element(resource, resource_type)
+        ):
+            staged.quarantine.append(
+                quarantine_row(
+                    StructuralIssue(resource_type, "UnknownModifierExtension", element, 1),
+                    input_file.sha256,
+                    record.line,
+                    id_hasher,
+                    resource=resource,
+                )
+            )
+            staged.quarantined_by_type[resource_type] += 1
+            continue
+        texts.append(text)
         types.append(resource_type)
         lines.append(record.line)
     staged.resources = pa.table(
@@ -156,7 +201,13 @@ def deidentified_tables(
     views: dict[str, CompiledView],
     previous_index: pa.Table | None,
     scratch_parent: Path,
-) -> tuple[dict[str, pa.Table], dict[str, TableDeidCounts], PatientIndex, list[EvidenceRow]]:
+) -> tuple[
+    dict[str, pa.Table],
+    dict[str, TableDeidCounts],
+    PatientIndex,
+    list[EvidenceRow],
+    list[ExtensionCount],
+]:
     """Flatten the staged files through the views and de-identify them, in an in-memory DuckDB.
 
     Args:
@@ -169,8 +220,8 @@ def deidentified_tables(
             private scratch folder made there is removed afterwards.
 
     Returns:
-        De-identified tables by core table, value-free counts, the updated patient index, and
-        the Safe Harbor evidence rows.
+        De-identified tables by core table, value-free counts, the updated patient index, the
+        Safe Harbor evidence rows, and the extensions seen (by definition URL, kept or dropped).
     """
     scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=scratch_parent))  # mode 0700
     con = duckdb.connect(config={"temp_directory": str(scratch)})
@@ -192,7 +243,8 @@ def deidentified_tables(
         index = build_patient_index(con, "staged", context, previous_index)
         tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
         evidence = safe_harbor_evidence(con, "staged", counts, context.profile)
-        return tables, counts, index, evidence
+        extensions = extension_counts(con, "staged", known_extension_urls(views.values()))
+        return tables, counts, index, evidence, extensions
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -20,6 +20,7 @@ def record_evidence(
     profile: str,
     max_shift_days: int,
     key_fingerprint: str,
+    extensions: Iterable = (),
 ) -> None:
     """Write the evidence rows of one run (inside the caller's transaction).
 
@@ -32,6 +33,7 @@ def record_evidence(
         profile: the run's profile.
         max_shift_days: R of the date shift.
         key_fingerprint: the key's fingerprint (never the key).
+        extensions: ``ExtensionCount`` items: extensions by definition URL, kept or dropped.
     """
     con.execute(_DDL)
     previous = con.execute(
@@ -46,6 +48,10 @@ def record_evidence(
     con.executemany(
         "INSERT INTO audit.deid_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [[run_id, name, *asdict(counts).values()] for name, counts in sorted(table_counts.items())],
+    )
+    con.executemany(
+        "INSERT INTO audit.extensions VALUES (?, ?, ?, ?)",
+        [[run_id, e.url, e.count, e.kept] for e in extensions],
     )
     con.execute(
         "INSERT INTO audit.date_shift VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

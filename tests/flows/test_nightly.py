@@ -101,6 +101,9 @@ def test_the_sample_loads_balanced_without_identifiers(sample_workspace, caplog,
     ((patients, low, high, zeros, out_of_range),) = shift
     assert patients == 13 and zeros == 0 and out_of_range == 0 and -365 <= low <= high <= 365
     assert len(sample_workspace.query("SELECT * FROM audit.deid_counts")) == 8
+    extensions = dict(sample_workspace.query("SELECT url, kept FROM audit.extensions"))
+    assert extensions["http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"] is True
+    assert extensions["http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"] is False
     risk = sample_workspace.query("SELECT qi_set, k, patients FROM audit.risk ORDER BY qi_set")
     assert risk == [("qi_basic", 5, 13), ("qi_extended", 5, 13)]
 

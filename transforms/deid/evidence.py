@@ -7,6 +7,7 @@ them; pseudonymized; shifted or reduced to a year; generalized). Only counts lea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -100,3 +101,46 @@ def date_shift_sanity(index_table, max_days: int) -> dict:
         "zero_offsets": sum(1 for o in offsets if o == 0),
         "out_of_range": sum(1 for o in offsets if abs(o) > max_days),
     }
+
+
+@dataclass(frozen=True)
+class ExtensionCount:
+    url: str
+    count: int
+    kept: bool  # a view reads it (e.g. US Core race); every other extension is dropped
+
+
+_EXTENSION_URL = re.compile(r"extension\('([^']+)'\)")
+
+
+def known_extension_urls(views) -> set[str]:
+    """Extension URLs the views read (``extension('<url>')`` in any column path)."""
+    return {
+        url
+        for view in views
+        for column in view.columns
+        for url in _EXTENSION_URL.findall(column.column.path)
+    }
+
+
+def extension_counts(
+    con: duckdb.DuckDBPyConnection, staged: str, known: set[str]
+) -> list[ExtensionCount]:
+    """How many extensions of each definition URL the input held, and whether any view keeps them.
+
+    Only absolute URLs (definitions) are counted; the relative names of sub-extensions (e.g.
+    ``ombCategory``) belong to their parent's definition.
+    """
+    rows = con.sql(
+        f"""
+        SELECT url, count(*) AS n
+        FROM (
+            SELECT unnest(flatten(list_transform(json_extract(resource, '$..extension'),
+                                                 lambda e: json_extract_string(e, '$[*].url')))) AS url
+            FROM {staged}
+        )
+        WHERE url LIKE '%://%' OR url LIKE 'urn:%'
+        GROUP BY url ORDER BY url
+        """
+    ).fetchall()
+    return [ExtensionCount(url, int(n), url in known) for url, n in rows]

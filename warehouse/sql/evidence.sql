@@ -33,3 +33,9 @@ CREATE TABLE IF NOT EXISTS audit.date_shift (
     key_fingerprint     VARCHAR NOT NULL,
     new_key_epoch       BOOLEAN NOT NULL   -- the key differs from the previous run's
 );
+CREATE TABLE IF NOT EXISTS audit.extensions (
+    run_id      VARCHAR NOT NULL,
+    url         VARCHAR NOT NULL,   -- the extension's definition URL
+    count       BIGINT NOT NULL,    -- occurrences in the run's input
+    kept        BOOLEAN NOT NULL    -- false: no view reads it, dropped
+);
