@@ -56,7 +56,7 @@ from warehouse import (
     start_run,
     transaction,
 )
-from warehouse.evidence import record_evidence
+from warehouse.evidence import record_csv_columns, record_evidence
 from warehouse.risk import INTERNAL_K, RiskRow, measure_risk
 
 SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
@@ -228,6 +228,28 @@ def _record_staged(
         ],
     )
     record_quarantine(con, run_id, [row for item in staged for row in item.quarantine])
+    record_csv_columns(con, run_id, _csv_column_rows(staged))
+
+
+def _csv_column_rows(staged: list[StagedFile]) -> list[tuple]:
+    rows = []
+    for item in staged:
+        stats = item.csv_stats
+        if stats is None:
+            continue
+        rows += [
+            (item.file.sha256, header, "dropped_unknown", 1) for header in stats.dropped_headers
+        ]
+        for action, counter in (
+            ("unparseable", stats.unparseable),
+            ("free_text_dropped", stats.free_text_dropped),
+            ("unmapped_dropped", stats.unmapped_dropped),
+        ):
+            rows += [
+                (item.file.sha256, header, action, count)
+                for header, count in sorted(counter.items())
+            ]
+    return rows
 
 
 @task(name="publish-snapshot", retries=2, retry_delay_seconds=5)

@@ -75,7 +75,9 @@ def fhir_resources() -> list[dict]:
         "id": "canary-patient",
         "meta": {"source": URL},
         "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{name("narrative")}</div>'},
-        "extension": [{"url": "http://canary.invalid/StructureDefinition/unknown", "valueString": name("extension")}],
+        # the canary is the extension's value; its definition URL is reported by design
+        # (deid.md section 6: unknown extensions are dropped and counted by URL)
+        "extension": [{"url": "http://example.org/StructureDefinition/unknown-local", "valueString": name("extension")}],
         "identifier": _identifiers("fhir"),
         "name": [{"use": "official", "family": name("family"), "given": [name("given")]}],
         "telecom": [{"system": "phone", "value": PHONE}, {"system": "email", "value": EMAIL}],

@@ -68,3 +68,15 @@ def record_evidence(
             bool(previous) and previous[0][0] != key_fingerprint,
         ],
     )
+
+
+def record_csv_columns(con: duckdb.DuckDBPyConnection, run_id: str, rows: Iterable[tuple]) -> None:
+    """What CSV reading left out, per file and header: ``(file_sha256, header, action, count)``.
+
+    Dropped unknown headers (``--unknown-columns drop``) are audited here, as are values that
+    failed to parse and free text left out.
+    """
+    con.execute(_DDL)
+    con.executemany(
+        "INSERT INTO audit.csv_columns VALUES (?, ?, ?, ?, ?)", [[run_id, *row] for row in rows]
+    )

@@ -48,6 +48,10 @@ def test_no_canary_leaves_the_phi_zone(tmp_path, profile, caplog, capfd):
         "SELECT birth_year, age_group FROM core.patients WHERE age_group IS NOT NULL"
     ) == [(None, "90+")]
     assert FILE_NAME_CANARY not in repr(summary)
+    # the unknown CSV header was dropped on request, and audited by name
+    audited = workspace.query("SELECT header, action FROM audit.csv_columns ORDER BY 1, 2")
+    assert ("canary_unknown_notes", "dropped_unknown") in audited
+    assert ("value", "free_text_dropped") in audited
 
 
 def test_unknown_csv_column_stops_the_run_naming_only_the_header(tmp_path):

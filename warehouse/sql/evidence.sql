@@ -39,3 +39,10 @@ CREATE TABLE IF NOT EXISTS audit.extensions (
     count       BIGINT NOT NULL,    -- occurrences in the run's input
     kept        BOOLEAN NOT NULL    -- false: no view reads it, dropped
 );
+CREATE TABLE IF NOT EXISTS audit.csv_columns (
+    run_id      VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    header      VARCHAR NOT NULL,   -- the normalised CSV header (a name, never a value)
+    action      VARCHAR NOT NULL,   -- dropped_unknown | unparseable | free_text_dropped | unmapped_dropped
+    count       BIGINT NOT NULL     -- values concerned (1 for a dropped header)
+);
