@@ -116,9 +116,7 @@ def run_benchmark(
     from flows.nightly import compiled_core_views
 
     context = DeidContext(keys=keys, run_date=dt.date.today())
-    tables, _counts, _index, _evidence, _extensions = deidentified_tables(
-        staged, context, compiled_core_views(), None, vault
-    )
+    tables = deidentified_tables(staged, context, compiled_core_views(), None, vault).tables
     del staged
     result.stages.append(
         StageTiming(

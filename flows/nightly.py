@@ -33,11 +33,12 @@ from transforms.deid.apply import (
 from transforms.deid.classes import PROFILES, PSEUDONYM_MODES, output_columns
 from transforms.deid.evidence import date_shift_sanity
 from transforms.deid.keys import DeidKeys, load_keys
+from transforms.deid.leakscan import TokenIndex, read_token_index, write_token_index
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
 from transforms.sources.discover import Discovery, InputFile, discover, file_name_hash
 from transforms.sql_on_fhir import CompiledView, compile_view
-from transforms.staging import StagedFile, deidentified_tables, stage_file
+from transforms.staging import DeidentifiedRun, StagedFile, deidentified_tables, stage_file
 from transforms.views import VIEWS_DIR, load_views
 from warehouse import (
     FileRecord,
@@ -57,6 +58,7 @@ from warehouse import (
     transaction,
 )
 from warehouse.evidence import record_csv_columns, record_evidence
+from warehouse.leak_scan import LeakDetectedError, record_leak_scan, scan_files, scan_warehouse
 from warehouse.risk import INTERNAL_K, RiskRow, measure_risk
 
 SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
@@ -100,6 +102,7 @@ class RunSummary:
     deid_by_table: dict[str, dict] = field(default_factory=dict)
     date_shift: dict = field(default_factory=dict)
     risk: list[dict] = field(default_factory=list)
+    leak_scan: dict = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -161,10 +164,29 @@ def stage_file_task(
 @task(name="flatten-and-deidentify", **PHI_TASK)
 def flatten_task(
     staged: list[StagedFile], context: DeidContext, views: dict[str, CompiledView], vault: Path
-) -> tuple:
-    """Staged files -> de-identified tables, counts, patient index, evidence, extension counts."""
+) -> DeidentifiedRun:
     previous = read_patient_index(vault, context.keys.fingerprint)
-    return deidentified_tables(staged, context, views, previous, scratch_parent=vault)
+    tokens = read_token_index(vault, context.keys.scan_index)
+    return deidentified_tables(
+        staged, context, views, previous, scratch_parent=vault, previous_tokens=tokens
+    )
+
+
+@task(name="leak-scan-batch", **PHI_TASK)
+def prescan_task(tables: dict[str, pa.Table], tokens: TokenIndex, key: bytes, run_id: str) -> dict:
+    """Scan the de-identified batch before it is loaded: a hit fails the run, nothing is written."""
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE SCHEMA core; CREATE SCHEMA audit")
+        for name, table in tables.items():
+            con.register("_batch", table)
+            con.execute(f'CREATE TABLE core."{name}" AS SELECT * FROM _batch')
+            con.unregister("_batch")
+        result = scan_warehouse(con, tokens, key, run_id)
+    finally:
+        con.close()
+    result.raise_if_leaking()
+    return result.report()
 
 
 @task(name="load-warehouse", retries=1, retry_delay_seconds=10, **PHI_TASK)
@@ -177,7 +199,8 @@ def load_task(
     key: bytes,
     profile: str,
     record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-) -> tuple[dict[str, LoadCounts], list[RiskRow]]:
+    scan_with: tuple[TokenIndex, bytes] | None = None,
+) -> tuple[dict[str, LoadCounts], list[RiskRow], dict | None]:
     definitions = core_tables(profile=profile)
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
         counts = load_run(con, run_id, tables, full, definitions=definitions)
@@ -189,7 +212,14 @@ def load_task(
                 record_more(con)
         # k-anonymity of the patients as loaded (k = 5 internally; exports enforce 11)
         risk = measure_risk(con, run_id, k=INTERNAL_K)
-    return counts, risk
+        # the whole warehouse (audit tables too) after the load: a hit fails the run, so the
+        # analysts' snapshot keeps its previous, clean state
+        scan = None
+        if scan_with is not None:
+            result = scan_warehouse(con, scan_with[0], scan_with[1], run_id)
+            scan = result.report()
+            result.raise_if_leaking()
+    return counts, risk, scan
 
 
 def _record_staged(
@@ -336,6 +366,7 @@ def nightly_refresh(
     summary.files_skipped_already_loaded = len(found.files) - len(todo)
     logger.info("%d files found, %d new", len(found.files), len(todo))
 
+    tokens: TokenIndex | None = None
     try:
         if todo:
             futures = stage_file_task.map(
@@ -371,16 +402,32 @@ def nightly_refresh(
                 pseudonym_mode=pseudonym_mode,
             )
             progress.start("flatten", 1)
-            tables, deid_counts, index, evidence, extensions = flatten_task(
-                staged, context, views, vault_path
+            deidentified = flatten_task(staged, context, views, vault_path)
+            tables, deid_counts, index = (
+                deidentified.tables,
+                deidentified.counts,
+                deidentified.patient_index,
+            )
+            evidence, extensions, tokens = (
+                deidentified.evidence,
+                deidentified.extensions,
+                deidentified.token_index,
             )
             sanity = date_shift_sanity(index.table(), context.max_shift_days)
             summary.date_shift = sanity
             progress.advance("flatten")
             progress.start("load", 1)
             summary.deid_by_table = {name: asdict(c) for name, c in deid_counts.items()}
-            # the index first: if the load then fails, its entries (deterministic) are still right
+            # leak scan of the batch before anything is written (a hit raises: run failed)
+            if len(tokens):
+                summary.leak_scan["batch"] = prescan_task(tables, tokens, keys.scan_index, run_id)
+            else:  # no Patient has been seen yet: no identifier to look for, nothing to prove
+                summary.leak_scan["skipped"] = "no patient identifiers indexed yet"
+                tokens = None
+            # the indexes first: if the load then fails, their entries (deterministic) are still right
             write_patient_index(vault_path, index, keys.fingerprint)
+            if tokens is not None:
+                write_token_index(vault_path, tokens)
 
             def record_run_evidence(con: duckdb.DuckDBPyConnection) -> None:
                 record_evidence(
@@ -395,7 +442,7 @@ def nightly_refresh(
                     extensions,
                 )
 
-            load_counts, risk = load_task(
+            load_counts, risk, warehouse_scan = load_task(
                 warehouse_path,
                 run_id,
                 tables,
@@ -404,16 +451,15 @@ def nightly_refresh(
                 keys.file_name,
                 profile,
                 record_run_evidence,
+                (tokens, keys.scan_index) if tokens is not None else None,
             )
+            summary.leak_scan["warehouse"] = warehouse_scan
             summary.rows_by_table = {name: asdict(c) for name, c in load_counts.items()}
             summary.risk = [
                 {k: v for k, v in asdict(row).items() if k != "measured_at"} for row in risk
             ]
             progress.advance("load")
             summary.files_loaded = len(todo)
-            snapshot_task(warehouse_path, snapshot_path, profile)
-        elif not snapshot_path.exists():
-            snapshot_task(warehouse_path, snapshot_path, profile)
         summary.status = "succeeded"
     except Exception as exc:
         summary.status = "failed"
@@ -422,7 +468,19 @@ def nightly_refresh(
         raise
     finally:
         summary.seconds = round(time.perf_counter() - started, 3)
+        report = write_run_report(summary)
+        report_scan = None
+        if tokens is not None:  # the report must hold no identifier either
+            report_scan = scan_files({"report.run-json": report}, tokens, keys.scan_index)
+            summary.leak_scan["report"] = report_scan.report()
+            if not report_scan.clean:
+                report.write_text(
+                    '{"withheld": "the leak scan found an identifier in this report"}\n'
+                )
+                summary.status, summary.error = "failed", "LeakDetectedError"
         with open_warehouse(warehouse_path, full_refresh=full, definitions=definitions) as con:
+            if report_scan is not None:
+                record_leak_scan(con, run_id, report_scan)
             finish_run(
                 con,
                 run_id,
@@ -437,7 +495,13 @@ def nightly_refresh(
                 ),
                 error_summary=summary.error,
             )
-        write_run_report(summary)
+    if summary.status != "succeeded":  # only the report scan can fail a run at this point
+        raise LeakDetectedError(
+            "the run report held an identifier; it was withheld and nothing published"
+        )
+    # publish only a run that loaded, scanned clean and reported clean
+    if summary.files_loaded or not snapshot_path.exists():
+        snapshot_task(warehouse_path, snapshot_path, profile)
     return asdict(summary)
 
 

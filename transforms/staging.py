@@ -34,6 +34,7 @@ from transforms.deid.evidence import (
     known_extension_urls,
     safe_harbor_evidence,
 )
+from transforms.deid.leakscan import TokenIndex
 from transforms.sources.bundle_source import read_bundle
 from transforms.sources.csv_source import ColumnMap, CsvReadStats, find_map_for, read_csv
 from transforms.sources.discover import InputFile
@@ -195,19 +196,29 @@ def stage_file(
     return staged
 
 
+@dataclass
+class DeidentifiedRun:
+    """What leaves the staging database: de-identified tables and value-free accounting.
+
+    The patient index and the token index hold keyed hashes only; they stay in the vault.
+    """
+
+    tables: dict[str, pa.Table]
+    counts: dict[str, TableDeidCounts]
+    patient_index: PatientIndex
+    evidence: list[EvidenceRow]
+    extensions: list[ExtensionCount]
+    token_index: TokenIndex
+
+
 def deidentified_tables(
     staged: list[StagedFile],
     context: DeidContext,
     views: dict[str, CompiledView],
     previous_index: pa.Table | None,
     scratch_parent: Path,
-) -> tuple[
-    dict[str, pa.Table],
-    dict[str, TableDeidCounts],
-    PatientIndex,
-    list[EvidenceRow],
-    list[ExtensionCount],
-]:
+    previous_tokens: TokenIndex | None = None,
+) -> DeidentifiedRun:
     """Flatten the staged files through the views and de-identify them, in an in-memory DuckDB.
 
     Args:
@@ -218,10 +229,11 @@ def deidentified_tables(
         scratch_parent: a folder in the PHI zone (the vault) for what DuckDB spills to disk
             under memory pressure (its default is ./.tmp, wherever the process runs); the
             private scratch folder made there is removed afterwards.
+        previous_tokens: the vault's leak-scan token index from earlier runs, if any.
 
     Returns:
-        De-identified tables by core table, value-free counts, the updated patient index, the
-        Safe Harbor evidence rows, and the extensions seen (by definition URL, kept or dropped).
+        The de-identified tables, their counts, the updated patient and token indexes, the Safe
+        Harbor evidence and the extensions seen.
     """
     scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=scratch_parent))  # mode 0700
     con = duckdb.connect(config={"temp_directory": str(scratch)})
@@ -242,9 +254,23 @@ def deidentified_tables(
                 con.unregister("_staged_batch")
         index = build_patient_index(con, "staged", context, previous_index)
         tables, counts = flatten_and_deidentify(con, "staged", views, index, context)
-        evidence = safe_harbor_evidence(con, "staged", counts, context.profile)
-        extensions = extension_counts(con, "staged", known_extension_urls(views.values()))
-        return tables, counts, index, evidence, extensions
+        tokens = TokenIndex(context.keys.scan_index)
+        if previous_tokens is not None:
+            tokens.merge(previous_tokens)
+        # the leak scan's tokens: every identifier of every Patient (CSV direct identifiers
+        # are mapped into the Patient resource, so they are here too), kept as keyed hashes
+        for (text,) in con.sql(
+            "SELECT resource FROM staged WHERE resource_type = 'Patient'"
+        ).fetchall():
+            tokens.add_patient(json.loads(text))
+        return DeidentifiedRun(
+            tables=tables,
+            counts=counts,
+            patient_index=index,
+            evidence=safe_harbor_evidence(con, "staged", counts, context.profile),
+            extensions=extension_counts(con, "staged", known_extension_urls(views.values())),
+            token_index=tokens,
+        )
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -41,18 +41,17 @@ def record_evidence(
         "ORDER BY started_at DESC LIMIT 1",
         [run_id],
     ).fetchall()
-    con.executemany(
-        "INSERT INTO audit.deid_evidence VALUES (?, ?, ?, ?, ?, ?)",
+    _insert(
+        con,
+        "audit.deid_evidence",
         [[run_id, e.category, e.name, e.element, e.method, e.count] for e in evidence],
     )
-    con.executemany(
-        "INSERT INTO audit.deid_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    _insert(
+        con,
+        "audit.deid_counts",
         [[run_id, name, *asdict(counts).values()] for name, counts in sorted(table_counts.items())],
     )
-    con.executemany(
-        "INSERT INTO audit.extensions VALUES (?, ?, ?, ?)",
-        [[run_id, e.url, e.count, e.kept] for e in extensions],
-    )
+    _insert(con, "audit.extensions", [[run_id, e.url, e.count, e.kept] for e in extensions])
     con.execute(
         "INSERT INTO audit.date_shift VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -77,6 +76,11 @@ def record_csv_columns(con: duckdb.DuckDBPyConnection, run_id: str, rows: Iterab
     failed to parse and free text left out.
     """
     con.execute(_DDL)
-    con.executemany(
-        "INSERT INTO audit.csv_columns VALUES (?, ?, ?, ?, ?)", [[run_id, *row] for row in rows]
-    )
+    _insert(con, "audit.csv_columns", [[run_id, *row] for row in rows])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) -> None:
+    """INSERT the rows (DuckDB's executemany refuses an empty list: nothing to do then)."""
+    if rows:
+        placeholders = ", ".join("?" * len(rows[0]))
+        con.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)

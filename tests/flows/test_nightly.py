@@ -104,6 +104,13 @@ def test_the_sample_loads_balanced_without_identifiers(sample_workspace, caplog,
     extensions = dict(sample_workspace.query("SELECT url, kept FROM audit.extensions"))
     assert extensions["http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"] is True
     assert extensions["http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"] is False
+    scans = summary["leak_scan"]
+    assert scans["batch"]["clean"] and scans["warehouse"]["clean"] and scans["report"]["clean"]
+    assert scans["warehouse"]["control_found"] and scans["warehouse"]["index_entries"] > 50
+    (scanned,) = sample_workspace.query(
+        "SELECT count(*) FROM audit.leak_scan WHERE run_id = ?", [summary["run_id"]]
+    )[0]
+    assert scanned > 40
     risk = sample_workspace.query("SELECT qi_set, k, patients FROM audit.risk ORDER BY qi_set")
     assert risk == [("qi_basic", 5, 13), ("qi_extended", 5, 13)]
 
@@ -124,6 +131,35 @@ def test_the_sample_loads_balanced_without_identifiers(sample_workspace, caplog,
     snapshot = Path(summary["snapshot"])
     with duckdb.connect(str(snapshot), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM core.visits").fetchone() == (1215,)
+
+
+def test_a_leaking_view_fails_the_run_before_anything_is_loaded(sample_workspace, monkeypatch):
+    from flows import nightly
+    from transforms.sql_on_fhir import compile_view, parse_view
+
+    views = nightly.compiled_core_views()
+    leaking = dict(views["patients"].view.raw)
+    leaking["select"] = [
+        {
+            "column": [
+                dict(c, path="name.family.first()") if c["name"] == "sex" else c
+                for c in leaking["select"][0]["column"]
+            ]
+        }
+    ]
+    views["patients"] = compile_view(parse_view(leaking))
+    monkeypatch.setattr(nightly, "compiled_core_views", lambda: views)
+    from warehouse.leak_scan import LeakDetectedError
+
+    with pytest.raises(LeakDetectedError) as info:
+        sample_workspace.run()
+    assert "core.patients.sex" in str(info.value)
+    assert not any(t in str(info.value) for t in patient_tokens(SAMPLE_EXPORT))
+    assert sample_workspace.query("SELECT count(*) FROM core.patients") == [(0,)]  # nothing loaded
+    assert sample_workspace.query("SELECT status, error_summary FROM audit.runs") == [
+        ("failed", "LeakDetectedError")
+    ]
+    assert not (sample_workspace.warehouse.with_suffix(".snapshot.duckdb")).exists()
 
 
 def test_incremental_runs_load_only_new_files(sample_workspace):
