@@ -294,6 +294,9 @@ def run_command(
         str,
         typer.Option(help="De-identification: ED (date shift), SH (years only), LDS (real dates)."),
     ] = "ED",
+    notes: Annotated[
+        str, typer.Option(help="drop (default) or scrub clinical note text into core.notes.")
+    ] = "drop",
     pseudonyms: Annotated[
         str,
         typer.Option(
@@ -317,6 +320,7 @@ def run_command(
             reports=str(reports),
             profile=profile,
             pseudonym_mode=pseudonyms,
+            notes=notes,
             full=full,
             source=source,
             unknown_columns=unknown_columns,

@@ -197,11 +197,10 @@ def load_task(
     full: bool,
     staged: list[StagedFile],
     key: bytes,
-    profile: str,
+    definitions: dict,
     record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     scan_with: tuple[TokenIndex, bytes] | None = None,
 ) -> tuple[dict[str, LoadCounts], list[RiskRow], dict | None]:
-    definitions = core_tables(profile=profile)
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
         counts = load_run(con, run_id, tables, full, definitions=definitions)
         # bookkeeping after the load commits: a crash in between only makes the files load
@@ -283,8 +282,8 @@ def _csv_column_rows(staged: list[StagedFile]) -> list[tuple]:
 
 
 @task(name="publish-snapshot", retries=2, retry_delay_seconds=5)
-def snapshot_task(warehouse: Path, snapshot: Path, profile: str) -> Path:
-    return publish_snapshot(warehouse, snapshot, definitions=core_tables(profile=profile))
+def snapshot_task(warehouse: Path, snapshot: Path, definitions: dict) -> Path:
+    return publish_snapshot(warehouse, snapshot, definitions=definitions)
 
 
 # -------------------------------------------------------------------------------------- flow
@@ -298,6 +297,7 @@ def nightly_refresh(
     reports: str,
     profile: str = "ED",
     pseudonym_mode: str = "hmac",
+    notes: str = "drop",
     full: bool = False,
     source: str = "ehr",
     snapshot: str | None = None,
@@ -315,6 +315,8 @@ def nightly_refresh(
             needs ``full``.
         pseudonym_mode: ``hmac`` (default) or ``random_crosswalk`` (random patient ids kept in
             the vault's patient index).
+        notes: ``drop`` (default: clinical note text never leaves) or ``scrub`` (decoded,
+            scrubbed of identifiers, dates shifted, kept in ``core.notes.note_text``).
         full: rebuild every core table from all files instead of loading only new files.
         source: name of the source system (part of every non-patient pseudonym).
         snapshot: read-only copy for analysts (default: ``<warehouse stem>.snapshot.duckdb``).
@@ -325,6 +327,8 @@ def nightly_refresh(
     """
     logger = get_run_logger()
     started = time.perf_counter()
+    if notes not in ("drop", "scrub"):
+        raise ValueError("notes is 'drop' or 'scrub'")
     if profile not in PROFILES or pseudonym_mode not in PSEUDONYM_MODES:
         raise ValueError(f"profile is one of {PROFILES}, pseudonym_mode one of {PSEUDONYM_MODES}")
     if unknown_columns not in ("fail", "drop"):
@@ -355,7 +359,7 @@ def nightly_refresh(
     found = discover_task(inbox_path)
     summary.files_seen = len(found.files)
     summary.files_ignored = found.skipped_by_reason()
-    definitions = core_tables(profile=profile)
+    definitions = core_tables(profile=profile, notes_mode=notes == "scrub")
     with open_warehouse(warehouse_path, full_refresh=full, definitions=definitions) as con:
         already = set() if full else loaded_file_hashes(con)
         start_run(con, run_id, profile, pseudonym_mode, full, keys.fingerprint, summary.config_hash)
@@ -400,6 +404,7 @@ def nightly_refresh(
                 run_date=dt.date.today(),
                 profile=profile,
                 pseudonym_mode=pseudonym_mode,
+                notes_mode=notes == "scrub",
             )
             progress.start("flatten", 1)
             deidentified = flatten_task(staged, context, views, vault_path)
@@ -449,7 +454,7 @@ def nightly_refresh(
                 full,
                 staged,
                 keys.file_name,
-                profile,
+                definitions,
                 record_run_evidence,
                 (tokens, keys.scan_index) if tokens is not None else None,
             )
@@ -501,7 +506,7 @@ def nightly_refresh(
         )
     # publish only a run that loaded, scanned clean and reported clean
     if summary.files_loaded or not snapshot_path.exists():
-        snapshot_task(warehouse_path, snapshot_path, profile)
+        snapshot_task(warehouse_path, snapshot_path, definitions)
     return asdict(summary)
 
 

@@ -99,10 +99,14 @@ def fhir_resources() -> list[dict]:
         "period": {"start": "2024-03-01T09:00:00-05:00", "end": "2024-03-01T10:00:00-05:00"},
     }
     encounter_ref = {"reference": "Encounter/canary-encounter"}
+    # notes carry the patient's own identifiers, as real ones do (the scrubber's dictionary)
     note_text = (
-        f"Seen today. {name('note')}, MRN {mrn('note')}, phone {PHONE}, IP {IP}, lives at {STREET}."
+        f"Seen on 2024-03-01. {name('given')} {name('family')}, MRN {mrn('fhir')}, phone {PHONE}, "
+        f"SSN {SSN}, IP {IP}, lives at {STREET}, {CITY}. Naltrexone 1 mg daily."
     )
-    html = f"<html><body><p>{name('html')} called from {PHONE}</p></body></html>"
+    html = (
+        f"<html><body><p>Mrs. {name('family')} called from {PHONE} about {EMAIL}</p></body></html>"
+    )
     return [
         patient,
         encounter,

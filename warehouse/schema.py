@@ -158,28 +158,31 @@ class TableDefinition:
         return "; ".join(parts) or "column order or nullability changed"
 
 
-def core_tables(views_dir: Path = VIEWS_DIR, profile: str = "ED") -> dict[str, CoreTable]:
+def core_tables(
+    views_dir: Path = VIEWS_DIR, profile: str = "ED", notes_mode: bool = False
+) -> dict[str, CoreTable]:
     """Every core table, by name, from the ViewDefinitions of ``views_dir``.
 
     Args:
         views_dir: the folder of ViewDefinition JSON files (default: ``transforms/views``).
         profile: the de-identification profile (SH stores years where ED and LDS store dates).
+        notes_mode: whether scrubbed note text is kept (``core.notes.note_text``).
 
     Raises:
         SchemaDefinitionError: a view without a key in TABLE_KEYS, a key or parent column the view
             does not produce, or duplicate or reserved column names.
     """
-    return {table.name: table for table in _core_tables(Path(views_dir), profile)}
+    return {table.name: table for table in _core_tables(Path(views_dir), profile, notes_mode)}
 
 
 @cache
-def _core_tables(views_dir: Path, profile: str) -> tuple[CoreTable, ...]:
+def _core_tables(views_dir: Path, profile: str, notes_mode: bool) -> tuple[CoreTable, ...]:
     # Compiling all views takes ~0.2 s; every open and load needs the definitions.
     views = load_views(views_dir)
     keyed_by = {TABLE_KEYS[n]: n for n in views if n in TABLE_KEYS and len(TABLE_KEYS[n]) == 1}
     tables = []
     for name, view in views.items():
-        columns = tuple(output_columns(name, compile_view(view), profile))
+        columns = tuple(output_columns(name, compile_view(view), profile, notes_mode))
         names = [column.name for column in columns]
         if name not in TABLE_KEYS:
             raise SchemaDefinitionError(f"view {name!r} has no key in TABLE_KEYS")

@@ -54,6 +54,26 @@ def test_no_canary_leaves_the_phi_zone(tmp_path, profile, caplog, capfd):
     assert ("value", "free_text_dropped") in audited
 
 
+def test_notes_mode_keeps_scrubbed_text_and_no_canary(tmp_path):
+    workspace = Workspace(tmp_path / "notes")
+    write_canary_inbox(workspace.inbox)
+    summary = workspace.run(notes="scrub", unknown_columns="drop")
+    assert summary["status"] == "succeeded" and summary["leak_scan"]["warehouse"]["clean"]
+    notes = workspace.query(
+        "SELECT content_type, note_text, scrubber_version FROM core.notes ORDER BY content_index"
+    )
+    assert [n[0] for n in notes] == ["text/plain", "text/html"]
+    plain, html = notes[0][1], notes[1][1]
+    assert "Naltrexone 1 mg daily" in plain  # clinical content kept
+    assert "2024-03-01" not in plain  # the date moved with the patient's offset...
+    (visit_date,) = workspace.query("SELECT start_date FROM core.visits")[0]
+    assert f"Seen on {visit_date.isoformat()}." in plain  # ...the same offset as the visit's
+    assert "[NAME]" in plain and "[NAME]" in html and notes[0][2].startswith("notes-scrub/")
+    assert leak_hits(workspace.warehouse, canary_tokens()) == {}
+    counts = summary["deid_by_table"]["notes"]
+    assert counts["notes_scrubbed"] == 2 and counts["note_replacements"] >= 8
+
+
 def test_unknown_csv_column_stops_the_run_naming_only_the_header(tmp_path):
     from transforms.sources.records import UnknownColumnError
 

@@ -65,6 +65,17 @@ def one_of_each(definitions):
             definitions["adverse_events"],
             [{"event_id": "e1", "patient_id": "p1", "suspect_med_id": "m1", "severity": "mild"}],
         ),
+        "notes": make_batch(
+            definitions["notes"],
+            [
+                {
+                    "note_id": "n1",
+                    "content_index": 0,
+                    "patient_id": "p1",
+                    "content_type": "text/plain",
+                }
+            ],
+        ),
     }
 
 
@@ -303,7 +314,7 @@ def test_unfit_batches_are_refused_before_any_write(writer, definitions, change,
 
 def test_unknown_table_is_refused(writer, definitions):
     with pytest.raises(LoadInputError, match="no core tables"):
-        load_run(writer, "run-1", {"notes": patients(definitions, [])}, False)
+        load_run(writer, "run-1", {"appointments": patients(definitions, [])}, False)
 
 
 def test_wider_integers_and_all_null_columns_fit(writer, definitions):

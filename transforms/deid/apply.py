@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from .classes import (
 from .dates import DEFAULT_MAX_SHIFT_DAYS, birth_year_and_group, date_offset_days, parse_full_date
 from .geography import zip3_sql
 from .keys import DeidKeys
+from .notes import SCRUBBER_VERSION, PatientDictionary, decode_attachment, is_supported, scrub_note
 from .pseudonyms import (
     canonical_key_hash,
     canonical_patient_key,
@@ -46,6 +48,8 @@ PATIENT_INDEX_FILE = "patient_index.parquet"
 # On a code or display column: the view column holding its coding's system (the allow-list
 # decides on it). A display column's name ends in "display".
 CODE_SYSTEM_TAG = "code-system"
+# On a text column: the view column holding the attachment's MIME type (notes mode decodes it).
+CONTENT_TYPE_TAG = "content-type"
 LINEAGE = ("_source_file_hash", "_source_line")
 _PATIENT_KEYS_VIEW = compile_view(load_view(Path(__file__).with_name("patient_keys.json")))
 _INDEX_SCHEMA = pa.schema(
@@ -73,6 +77,7 @@ class DeidContext:
         profile: ED (dates shifted per patient), SH (years only) or LDS (real dates).
         pseudonym_mode: ``hmac`` (keyed, no state) or ``random_crosswalk`` (a random id per
             patient, kept only in the vault's patient index).
+        notes_mode: decode and scrub text-class columns (clinical notes) instead of dropping them.
     """
 
     keys: DeidKeys
@@ -81,6 +86,7 @@ class DeidContext:
     max_shift_days: int = DEFAULT_MAX_SHIFT_DAYS
     profile: str = "ED"
     pseudonym_mode: str = "hmac"
+    notes_mode: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -106,6 +112,10 @@ class TableDeidCounts:
     columns_dropped: int = 0  # text-class columns never leave the PHI zone
     codes_dropped: int = 0  # long codes of systems outside the allow-list
     displays_dropped: int = 0  # displays of codings outside the allow-list
+    notes_scrubbed: int = 0
+    notes_dropped_content_type: int = 0  # not text/plain, text/html or text/rtf
+    notes_undecodable: int = 0
+    note_replacements: int = 0  # identifiers and dates replaced in note text
     unresolved_patient_references: int = 0
 
 
@@ -339,12 +349,16 @@ def patient_column(view_name: str, compiled: CompiledView) -> str | None:
 
 
 def deidentify_sql(
-    view_name: str, compiled: CompiledView, raw_relation: str, profile: str = "ED"
+    view_name: str,
+    compiled: CompiledView,
+    raw_relation: str,
+    profile: str = "ED",
+    notes_mode: bool = False,
 ) -> str:
     """SELECT turning the raw view output in ``raw_relation`` into the warehouse columns.
 
-    Expects the ``patient_index`` and ``_refs`` tables (``_resolve_references``) and the
-    functions of ``register_functions``.
+    Expects the ``patient_index`` and ``_refs`` tables (``_resolve_references``), the functions
+    of ``register_functions`` and, in notes mode, the ``_scrubbed`` table (``scrub_text_columns``).
     """
     patient = patient_column(view_name, compiled)
     needs_patient = {"shift", "birth_year"}
@@ -358,6 +372,9 @@ def deidentify_sql(
                 f"view {view_name!r} column {column.name!r} is class {deid_class} but the view has no patient column"
             )
         if deid_class == "text":
+            if notes_mode:  # scrubbed in Python beforehand (scrub_text_columns), joined by rowid
+                select.append(f'_s."text" AS {_quote(column.name)}')
+                select.append(f'{_literal(SCRUBBER_VERSION)} AS "scrubber_version"')
             continue
         if deid_class == "pseudonym":
             resource_type = pseudonym_resource_type(view_name, compiled, column)
@@ -392,6 +409,8 @@ def deidentify_sql(
         else "LEFT JOIN (SELECT NULL::VARCHAR AS patient_pseudonym, NULL::INTEGER AS offset_days, "
         "NULL::INTEGER AS birth_year, NULL::VARCHAR AS age_group) AS _p ON false"
     )
+    if notes_mode and any(column_class(view_name, c) == "text" for c in compiled.columns):
+        join += "\nLEFT JOIN _scrubbed AS _s ON _s.row = v.rowid"
     # rowid order: the loader's "last duplicate wins" rule needs a stable row order
     return (
         "SELECT\n    "
@@ -400,8 +419,87 @@ def deidentify_sql(
     )
 
 
+class _Dictionaries:
+    """Per-patient identifier dictionaries for the notes scrubber, built from staged Patients."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, staged: str):
+        self.con, self.staged, self.cache = con, staged, None
+
+    def get(self, patient_ref: str | None) -> PatientDictionary:
+        if self.cache is None:
+            self.cache = {
+                ref: PatientDictionary.from_patient(json.loads(text))
+                for ref, text in self.con.sql(
+                    f"SELECT resource ->> 'id', resource FROM {self.staged} WHERE resource_type = 'Patient'"
+                ).fetchall()
+            }
+        # a patient delivered on an earlier night: the patterns still apply, the dictionary is empty
+        return self.cache.get(patient_ref) or PatientDictionary()
+
+
+def scrub_text_columns(
+    con: duckdb.DuckDBPyConnection,
+    view_name: str,
+    compiled: CompiledView,
+    raw: str,
+    index: PatientIndex,
+    context: DeidContext,
+    dictionaries: _Dictionaries,
+    counts: TableDeidCounts,
+) -> None:
+    """Notes mode: decode and scrub the view's text column into the ``_scrubbed`` table (by rowid).
+
+    The patient's own identifiers go first (a dictionary from the structured data), then the
+    patterns. Dates in the text move by the patient's offset under ED, stay under LDS, and all
+    become ``[DATE]`` under SH (offset None). Only text/plain, text/html and text/rtf are decoded.
+    """
+    (column,) = [c for c in compiled.columns if column_class(view_name, c) == "text"]
+    content_type = column.column.tag(CONTENT_TYPE_TAG)
+    patient = patient_column(view_name, compiled)
+    if content_type is None or patient is None:
+        raise DeidConfigurationError(
+            f"view {view_name!r}: a text column needs a '{CONTENT_TYPE_TAG}' tag and a patient column"
+        )
+    rows = con.sql(
+        f"SELECT rowid, {_quote(patient)}, {_quote(content_type)}, {_quote(column.name)} FROM {raw}"
+    ).fetchall()
+    scrubbed_rows, texts = [], []
+    for row, patient_ref, mime, data in rows:
+        text = decode_attachment(mime, data) if is_supported(mime) else None
+        if not is_supported(mime):
+            counts.notes_dropped_content_type += 1
+        elif text is None:
+            counts.notes_undecodable += 1
+        if text is not None:
+            entry = index.entries.get(
+                patient_reference_hash(context.keys, context.source, patient_ref or "")
+            )
+            offset = {"ED": entry["offset_days"] if entry else None, "SH": None, "LDS": 0}[
+                context.profile
+            ]
+            result = scrub_note(text, dictionaries.get(patient_ref), offset)
+            text = result.text
+            counts.notes_scrubbed += 1
+            counts.note_replacements += sum(result.counts.values())
+        scrubbed_rows.append(row)
+        texts.append(text)
+    con.register(
+        "_scrubbed_arrow",
+        pa.table(
+            {"row": pa.array(scrubbed_rows, pa.int64()), "text": pa.array(texts, pa.string())}
+        ),
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _scrubbed AS SELECT * FROM _scrubbed_arrow")
+    con.unregister("_scrubbed_arrow")
+
+
 def _counts(
-    con: duckdb.DuckDBPyConnection, view_name: str, compiled: CompiledView, raw: str, clean: str
+    con: duckdb.DuckDBPyConnection,
+    view_name: str,
+    compiled: CompiledView,
+    raw: str,
+    clean: str,
+    notes_mode: bool = False,
 ) -> TableDeidCounts:
     """Value-free counts comparing the raw and the de-identified table."""
     counts = TableDeidCounts()
@@ -410,7 +508,7 @@ def _counts(
         deid_class = column_class(view_name, column)
         name = _quote(column.name)
         if deid_class == "text":
-            counts.columns_dropped += 1
+            counts.columns_dropped += 0 if notes_mode else 1
             continue
         (present,) = con.sql(f"SELECT count({name}) FROM {raw}").fetchall()[0]
         if deid_class == "pseudonym":
@@ -504,10 +602,13 @@ def flatten_and_deidentify(
             values, withheld).
     """
     _load_index(con, index)
+    dictionaries = _Dictionaries(con, staged)
     tables: dict[str, pa.Table] = {}
     counts: dict[str, TableDeidCounts] = {}
     for name, compiled in views.items():
-        expected = [c.name for c in output_columns(name, compiled, context.profile)]
+        expected = [
+            c.name for c in output_columns(name, compiled, context.profile, context.notes_mode)
+        ]
         source = (
             f"(SELECT resource, _source_file_hash, _source_line FROM {staged} "
             f"WHERE resource_type = {_literal(compiled.view.resource)})"
@@ -519,11 +620,19 @@ def flatten_and_deidentify(
                 f"CREATE OR REPLACE TEMP TABLE {raw} AS {compiled.sql(source, carry=LINEAGE)}"
             )
             unresolved = _resolve_references(con, raw, patient, index, context) if patient else 0
+            scrub_counts = TableDeidCounts()
+            if context.notes_mode and any(
+                column_class(name, c) == "text" for c in compiled.columns
+            ):
+                scrub_text_columns(
+                    con, name, compiled, raw, index, context, dictionaries, scrub_counts
+                )
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {clean} AS {deidentify_sql(name, compiled, raw, context.profile)}"
+                f"CREATE OR REPLACE TEMP TABLE {clean} AS "
+                f"{deidentify_sql(name, compiled, raw, context.profile, context.notes_mode)}"
             )
             table = con.sql(f"SELECT * FROM {clean}").to_arrow_table()
-            counts[name] = _counts(con, name, compiled, raw, clean)
+            counts[name] = _counts(con, name, compiled, raw, clean, context.notes_mode)
             con.execute(f"DROP TABLE {raw}")
             con.execute(f"DROP TABLE {clean}")
         except duckdb.Error as exc:
@@ -533,5 +642,12 @@ def flatten_and_deidentify(
                 f"view {name!r}: de-identified columns differ from output_columns()"
             )
         counts[name].unresolved_patient_references = unresolved
+        for note_count in (
+            "notes_scrubbed",
+            "notes_dropped_content_type",
+            "notes_undecodable",
+            "note_replacements",
+        ):
+            setattr(counts[name], note_count, getattr(scrub_counts, note_count))
         tables[name] = table
     return tables, counts

@@ -74,13 +74,14 @@ def pseudonym_resource_type(view_name: str, compiled: CompiledView, column) -> s
 
 
 def output_columns(
-    view_name: str, compiled: CompiledView, profile: str = "ED"
+    view_name: str, compiled: CompiledView, profile: str = "ED", notes_mode: bool = False
 ) -> list[OutputColumn]:
     """The de-identified columns a view yields in the warehouse under ``profile``.
 
     pseudonym -> VARCHAR (32 hex); shift -> DATE (ED shifted, LDS real), INTEGER year (SH);
     birth_year -> INTEGER ``birth_year`` plus VARCHAR ``age_group``; zip3 -> VARCHAR;
-    code/value -> the view's type; text -> dropped.
+    code/value -> the view's type; text -> dropped, or in notes mode the scrubbed text plus
+    ``scrubber_version``.
     """
     if profile not in PROFILES:
         raise DeidConfigurationError(f"profile must be one of {', '.join(PROFILES)}")
@@ -89,6 +90,19 @@ def output_columns(
         deid_class = column_class(view_name, column)
         description = column.description
         if deid_class == "text":
+            if notes_mode:
+                out.append(
+                    OutputColumn(column.name, "VARCHAR", column.name, deid_class, description)
+                )
+                out.append(
+                    OutputColumn(
+                        "scrubber_version",
+                        "VARCHAR",
+                        column.name,
+                        deid_class,
+                        "Version of the notes scrubber.",
+                    )
+                )
             continue
         if deid_class == "pseudonym":
             pseudonym_resource_type(view_name, compiled, column)

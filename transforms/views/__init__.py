@@ -21,9 +21,14 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "questionnaire_responses": ("response_id",),
     "questionnaire_items": ("response_id", "link_id", "answer_index"),
     "adverse_events": ("event_id",),
+    "notes": ("note_id", "content_index"),
 }
 # Child tables: a re-delivered parent replaces all its rows (its first key column is the parent).
-REPLACE_BY_PARENT = {"observations": "observation_id", "questionnaire_items": "response_id"}
+REPLACE_BY_PARENT = {
+    "observations": "observation_id",
+    "questionnaire_items": "response_id",
+    "notes": "note_id",
+}
 
 
 def load_views(folder: Path = VIEWS_DIR) -> dict[str, ViewDefinition]:

@@ -19,7 +19,11 @@ CREATE TABLE IF NOT EXISTS audit.deid_counts (
     columns_dropped                 BIGINT NOT NULL,
     codes_dropped                   BIGINT NOT NULL,
     displays_dropped                BIGINT NOT NULL,
-    unresolved_patient_references   BIGINT NOT NULL
+    unresolved_patient_references   BIGINT NOT NULL,
+    notes_scrubbed                  BIGINT NOT NULL,
+    notes_dropped_content_type      BIGINT NOT NULL,
+    notes_undecodable               BIGINT NOT NULL,
+    note_replacements               BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit.date_shift (
     run_id              VARCHAR NOT NULL,
