@@ -34,6 +34,8 @@ from transforms.deid.classes import PROFILES, PSEUDONYM_MODES, output_columns
 from transforms.deid.evidence import date_shift_sanity
 from transforms.deid.keys import DeidKeys, load_keys
 from transforms.deid.leakscan import TokenIndex, read_token_index, write_token_index
+from transforms.deid.note_corpus import evaluate, generate_corpus
+from transforms.deid.notes import SCRUBBER_VERSION
 from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
 from transforms.sources.discover import Discovery, InputFile, discover, file_name_hash
@@ -57,7 +59,7 @@ from warehouse import (
     start_run,
     transaction,
 )
-from warehouse.evidence import record_csv_columns, record_evidence
+from warehouse.evidence import record_csv_columns, record_evidence, record_notes_scrubber
 from warehouse.leak_scan import LeakDetectedError, record_leak_scan, scan_files, scan_warehouse
 from warehouse.risk import INTERNAL_K, RiskRow, measure_risk
 
@@ -103,6 +105,7 @@ class RunSummary:
     date_shift: dict = field(default_factory=dict)
     risk: list[dict] = field(default_factory=list)
     leak_scan: dict = field(default_factory=dict)
+    notes_scrubber: dict = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -434,6 +437,15 @@ def nightly_refresh(
             if tokens is not None:
                 write_token_index(vault_path, tokens)
 
+            # notes mode: measure the scrubber on a labelled synthetic corpus, for the audit
+            scrubber_check = evaluate(generate_corpus(200, seed=0)) if notes == "scrub" else None
+            if scrubber_check is not None:
+                summary.notes_scrubber = {
+                    "version": SCRUBBER_VERSION,
+                    "own_recall": scrubber_check.own_overall,
+                    "pattern_recall": scrubber_check.pattern_overall,
+                }
+
             def record_run_evidence(con: duckdb.DuckDBPyConnection) -> None:
                 record_evidence(
                     con,
@@ -446,6 +458,8 @@ def nightly_refresh(
                     keys.fingerprint,
                     extensions,
                 )
+                if scrubber_check is not None:
+                    record_notes_scrubber(con, run_id, SCRUBBER_VERSION, scrubber_check)
 
             load_counts, risk, warehouse_scan = load_task(
                 warehouse_path,

@@ -84,3 +84,44 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) -> Non
     if rows:
         placeholders = ", ".join("?" * len(rows[0]))
         con.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)
+
+
+def record_notes_scrubber(
+    con: duckdb.DuckDBPyConnection, run_id: str, version: str, evaluation
+) -> None:
+    """The notes scrubber's measured recall for this run (``note_corpus.evaluate`` numbers)."""
+    con.execute(_DDL)
+    rows = [
+        [
+            run_id,
+            version,
+            evaluation.notes,
+            "own",
+            category,
+            evaluation.label_counts.get(f"own:{category}"),
+            recall,
+        ]
+        for category, recall in sorted(evaluation.own_recall.items())
+    ]
+    rows += [
+        [
+            run_id,
+            version,
+            evaluation.notes,
+            "pattern",
+            category,
+            evaluation.label_counts.get(f"pattern:{category}"),
+            recall,
+        ]
+        for category, recall in sorted(evaluation.pattern_recall.items())
+    ]
+    rows += [
+        [run_id, version, evaluation.notes, "overall", name, None, value]
+        for name, value in (
+            ("own", evaluation.own_overall),
+            ("pattern", evaluation.pattern_overall),
+            ("clinical_retention", evaluation.clinical_retention),
+            ("date_shift_accuracy", evaluation.date_shift_accuracy),
+        )
+    ]
+    _insert(con, "audit.notes_scrubber", rows)

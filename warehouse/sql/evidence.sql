@@ -50,3 +50,12 @@ CREATE TABLE IF NOT EXISTS audit.csv_columns (
     action      VARCHAR NOT NULL,   -- dropped_unknown | unparseable | free_text_dropped | unmapped_dropped
     count       BIGINT NOT NULL     -- values concerned (1 for a dropped header)
 );
+CREATE TABLE IF NOT EXISTS audit.notes_scrubber (
+    run_id              VARCHAR NOT NULL,
+    scrubber_version    VARCHAR NOT NULL,
+    corpus_notes        INTEGER NOT NULL,   -- generated, labelled notes the scrubber was measured on
+    kind                VARCHAR NOT NULL,   -- own (the patient's identifiers) | pattern | overall
+    category            VARCHAR NOT NULL,   -- NAME, MRN, PHONE, ... or a summary measure
+    labels              BIGINT,             -- labelled identifiers of that category
+    recall              DOUBLE NOT NULL     -- fraction caught (retention / accuracy for summaries)
+);
