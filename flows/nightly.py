@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections import Counter
@@ -374,6 +375,9 @@ def nightly_refresh(
     logger.info("%d files found, %d new", len(found.files), len(todo))
 
     tokens: TokenIndex | None = None
+    # every log record of this run, kept in memory for the leak scan of the logs
+    log_capture = _LogCapture()
+    logging.getLogger("prefect").addHandler(log_capture)
     try:
         if todo:
             futures = stage_file_task.map(
@@ -487,12 +491,18 @@ def nightly_refresh(
         raise
     finally:
         summary.seconds = round(time.perf_counter() - started, 3)
+        logging.getLogger("prefect").removeHandler(log_capture)
         report = write_run_report(summary)
         report_scan = None
         if tokens is not None:  # the report must hold no identifier either
-            report_scan = scan_files({"report.run-json": report}, tokens, keys.scan_index)
+            report_scan = scan_files(
+                {"report.run-json": report},
+                tokens,
+                keys.scan_index,
+                texts=[("log.prefect", log_capture.text())],
+            )
             summary.leak_scan["report"] = report_scan.report()
-            if not report_scan.clean:
+            if not report_scan.clean:  # in the report or in the logs
                 report.write_text(
                     '{"withheld": "the leak scan found an identifier in this report"}\n'
                 )
@@ -522,6 +532,23 @@ def nightly_refresh(
     if summary.files_loaded or not snapshot_path.exists():
         snapshot_task(warehouse_path, snapshot_path, definitions)
     return asdict(summary)
+
+
+class _LogCapture(logging.Handler):
+    """Collects the log messages of a run (in memory) so the leak scan can read them."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:  # a malformed record must not break the run; it is simply not kept
+            self.handleError(record)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
 
 
 def write_run_report(summary: RunSummary) -> Path:

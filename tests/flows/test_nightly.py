@@ -107,6 +107,7 @@ def test_the_sample_loads_balanced_without_identifiers(sample_workspace, caplog,
     assert extensions["http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"] is False
     scans = summary["leak_scan"]
     assert scans["batch"]["clean"] and scans["warehouse"]["clean"] and scans["report"]["clean"]
+    assert scans["report"]["locations_scanned"] == 2  # the run report and the run's log messages
     assert scans["warehouse"]["control_found"] and scans["warehouse"]["index_entries"] > 50
     (scanned,) = sample_workspace.query(
         "SELECT count(*) FROM audit.leak_scan WHERE run_id = ?", [summary["run_id"]]
