@@ -42,7 +42,7 @@ PATIENT_QI_COLUMNS = (
 )
 # The other core.patients columns the policy knows. A column in neither list stops the export
 # until someone classifies it: the allow-list works like the views.
-PATIENT_OTHER_COLUMNS = ("patient_id", "deceased", "deceased_date")
+PATIENT_OTHER_COLUMNS = ("patient_id", "deceased", "deceased_date", "dates_nulled")
 _STAGED = "_chartetl_export_patients"
 # Read back as a recipient would tell values apart: "" stays an empty string, not NULL.
 _CSV_READ_OPTIONS = "header = true, all_varchar = true, allow_quoted_nulls = false"

@@ -25,6 +25,7 @@ from transforms.sql_on_fhir import CompiledView, compile_view, load_view
 from transforms.sql_on_fhir.engine import sanitized_error
 
 from .classes import (
+    DATES_NULLED_COLUMN,
     PROFILES,
     PSEUDONYM_MODES,
     DeidConfigurationError,
@@ -383,13 +384,8 @@ def deidentify_sql(
             else:
                 expression = f"deid_pseudonym({_literal(resource_type)}, {raw})"
             select.append(f"{expression} AS {_quote(column.name)}")
-        elif deid_class == "shift" and profile == "SH":
-            # Safe Harbor: the year alone (a partial date keeps its year: nothing finer is shown)
-            year = f"CASE WHEN regexp_matches({raw}, '^[0-9]{{4}}') THEN CAST(substr({raw}, 1, 4) AS INTEGER) END"
-            select.append(f"{year} AS {_quote(column.name)}")
         elif deid_class == "shift":
-            offset = "_p.offset_days" if profile == "ED" else "0"  # LDS: real dates
-            select.append(f"deid_shift_date({raw}, {offset}) AS {_quote(column.name)}")
+            select.append(f"{_shifted(column.name, profile)} AS {_quote(column.name)}")
         elif deid_class == "birth_year":
             select.append(f"_p.birth_year AS {_quote(column.name)}")
             select.append('_p.age_group AS "age_group"')
@@ -400,6 +396,13 @@ def deidentify_sql(
             select.append(f"{_code_sql(column, raw)} AS {_quote(column.name)}")
         else:
             select.append(f"{raw} AS {_quote(column.name)}")
+    shift_columns = [c.name for c in compiled.columns if column_class(view_name, c) == "shift"]
+    if shift_columns:
+        nulled = " + ".join(
+            f"(CASE WHEN v.{_quote(n)} IS NOT NULL AND {_shifted(n, profile)} IS NULL THEN 1 ELSE 0 END)"
+            for n in shift_columns
+        )
+        select.append(f"CAST({nulled} AS INTEGER) AS {_quote(DATES_NULLED_COLUMN)}")
     select.extend(f"v.{_quote(name)}" for name in LINEAGE)
     join = (
         # _refs: each distinct reference hashed once (by _resolve_references), all in the index
@@ -417,6 +420,16 @@ def deidentify_sql(
         + ",\n    ".join(select)
         + f"\nFROM {raw_relation} AS v\n{join}\nORDER BY v.rowid"
     )
+
+
+def _shifted(column: str, profile: str) -> str:
+    """SQL of one date column under the profile (NULL for a partial or unparseable date)."""
+    raw = f"v.{_quote(column)}"
+    if profile == "SH":
+        # Safe Harbor: the year alone (a partial date keeps its year: nothing finer is shown)
+        return f"(CASE WHEN regexp_matches({raw}, '^[0-9]{{4}}') THEN CAST(substr({raw}, 1, 4) AS INTEGER) END)"
+    offset = "_p.offset_days" if profile == "ED" else "0"  # LDS: real dates
+    return f"deid_shift_date({raw}, {offset})"
 
 
 class _Dictionaries:

@@ -13,6 +13,7 @@ DEID_CLASSES = ("pseudonym", "shift", "birth_year", "zip3", "code", "value", "te
 # ED: dates shifted per patient; SH: year only (Safe Harbor); LDS: real dates (Limited Data Set)
 PROFILES = ("ED", "SH", "LDS")
 PSEUDONYM_MODES = ("hmac", "random_crosswalk")
+DATES_NULLED_COLUMN = "dates_nulled"
 
 
 class DeidConfigurationError(ValueError):
@@ -86,6 +87,7 @@ def output_columns(
     if profile not in PROFILES:
         raise DeidConfigurationError(f"profile must be one of {', '.join(PROFILES)}")
     out: list[OutputColumn] = []
+    has_dates = False
     for column in compiled.columns:
         deid_class = column_class(view_name, column)
         description = column.description
@@ -108,9 +110,11 @@ def output_columns(
             pseudonym_resource_type(view_name, compiled, column)
             out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
         elif deid_class == "shift" and profile == "SH":
+            has_dates = True
             year_only = f"{description or ''} Profile SH: the year only.".strip()
             out.append(OutputColumn(column.name, "INTEGER", column.name, deid_class, year_only))
         elif deid_class == "shift":
+            has_dates = True
             out.append(OutputColumn(column.name, "DATE", column.name, deid_class, description))
         elif deid_class == "birth_year":
             out.append(OutputColumn(column.name, "INTEGER", column.name, deid_class, description))
@@ -136,4 +140,17 @@ def output_columns(
             out.append(
                 OutputColumn(column.name, column.sql_type, column.name, deid_class, description)
             )
+    if has_dates:
+        # the flag deid.md section 4 asks for: a partial date (YYYY, YYYY-MM) or an unparseable
+        # one is NULL in its column, and this says how many of the row's dates were nulled
+        out.append(
+            OutputColumn(
+                DATES_NULLED_COLUMN,
+                "INTEGER",
+                DATES_NULLED_COLUMN,
+                "shift",
+                "How many of this row's dates were partial (year or year-month) or unparseable, "
+                "and so left empty.",
+            )
+        )
     return out

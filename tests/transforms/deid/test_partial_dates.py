@@ -1,0 +1,51 @@
+"""Partial dates become NULL with a per-row flag, in every profile."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.transforms.deid.helpers import keys_for, run_deid
+from transforms.deid.apply import DeidContext
+from transforms.sql_on_fhir import compile_view
+from transforms.views import load_views
+
+VIEWS = {"conditions": compile_view(load_views()["conditions"])}
+
+
+@pytest.mark.parametrize("profile", ["ED", "LDS", "SH"])
+def test_a_partial_date_is_nulled_and_flagged(profile):
+    context = DeidContext(keys=keys_for(), run_date=dt.date(2026, 1, 1), profile=profile)
+    resources = [
+        {"resourceType": "Patient", "id": "p1"},
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "subject": {"reference": "Patient/p1"},
+            "onsetDateTime": "2021-05",
+            "recordedDate": "2021-06-07",
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c2",
+            "subject": {"reference": "Patient/p1"},
+            "recordedDate": "2021-06-07",
+        },
+    ]
+    tables, counts, _ = run_deid(context, resources, VIEWS)
+    rows = {
+        r["onset_date"] is not None or profile != "SH": r for r in tables["conditions"].to_pylist()
+    }
+    by_id = sorted(tables["conditions"].to_pylist(), key=lambda r: r["recorded_date"] is None)
+    flags = sorted(r["dates_nulled"] for r in by_id)
+    assert flags == ([0, 0] if profile == "SH" else [0, 1])
+    partial = max(by_id, key=lambda r: (r["dates_nulled"], r["onset_date"] is not None))
+    del rows
+    if profile == "SH":  # a year-month keeps its year under Safe Harbor: nothing is nulled
+        assert partial["onset_date"] == 2021
+    else:
+        assert partial["onset_date"] is None and partial["recorded_date"] is not None
+    if profile == "LDS":
+        assert partial["recorded_date"] == dt.date(2021, 6, 7)
+    assert counts["conditions"].dates_nulled == (0 if profile == "SH" else 1)
