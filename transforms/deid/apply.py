@@ -51,6 +51,9 @@ PATIENT_INDEX_FILE = "patient_index.parquet"
 CODE_SYSTEM_TAG = "code-system"
 # On a text column: the view column holding the attachment's MIME type (notes mode decodes it).
 CONTENT_TYPE_TAG = "content-type"
+# On a numeric value column: the view column holding its unit; ages of 90+ years are emptied.
+AGE_UNIT_TAG = "age-unit"
+AGE_UNITS = ("a", "yr", "year", "years", "Years")  # UCUM 'a' and the spellings exports use
 LINEAGE = ("_source_file_hash", "_source_line")
 _PATIENT_KEYS_VIEW = compile_view(load_view(Path(__file__).with_name("patient_keys.json")))
 _INDEX_SCHEMA = pa.schema(
@@ -117,6 +120,7 @@ class TableDeidCounts:
     notes_dropped_content_type: int = 0  # not text/plain, text/html or text/rtf
     notes_undecodable: int = 0
     note_replacements: int = 0  # identifiers and dates replaced in note text
+    ages_over_89_emptied: int = 0  # age quantities (in years) of 90 or more
     unresolved_patient_references: int = 0
 
 
@@ -394,6 +398,13 @@ def deidentify_sql(
             select.append(f"{zip3_sql(raw, country)} AS {_quote(column.name)}")
         elif deid_class == "code":
             select.append(f"{_code_sql(column, raw)} AS {_quote(column.name)}")
+        elif column.column.tag(AGE_UNIT_TAG):
+            # an age of 90 or more (a quantity in years) is identifying: empty, like birth years
+            unit = f"v.{_quote(column.column.tag(AGE_UNIT_TAG))}"
+            select.append(
+                f"CASE WHEN {unit} IN ({', '.join(map(_literal, AGE_UNITS))}) AND {raw} >= 90 THEN NULL "
+                f"ELSE {raw} END AS {_quote(column.name)}"
+            )
         else:
             select.append(f"{raw} AS {_quote(column.name)}")
     shift_columns = [c.name for c in compiled.columns if column_class(view_name, c) == "shift"]
@@ -532,6 +543,9 @@ def _counts(
             counts.dates_nulled += present - shifted
         elif deid_class == "zip3":
             counts.zip_generalized += present
+        elif column.column.tag(AGE_UNIT_TAG):
+            (kept,) = con.sql(f"SELECT count({name}) FROM {clean}").fetchall()[0]
+            counts.ages_over_89_emptied += present - kept
         elif deid_class == "code" and column.column.tag(CODE_SYSTEM_TAG):
             (kept,) = con.sql(f"SELECT count({name}) FROM {clean}").fetchall()[0]
             if column.name.endswith("display"):

@@ -76,6 +76,8 @@ def safe_harbor_evidence(
                             sum(c.dates_nulled for c in table_counts.values())))  # fmt: skip
     rows.append(EvidenceRow("C", "ages over 89", "Patient.birthDate", "birth year NULL, age_group 90+",
                             sum(c.birth_years_grouped_90_plus for c in table_counts.values())))  # fmt: skip
+    rows.append(EvidenceRow("C", "ages over 89", "age quantities (Observation values in years)", "emptied",
+                            sum(c.ages_over_89_emptied for c in table_counts.values())))  # fmt: skip
     rows.append(EvidenceRow("R", "other unique identifiers", "resource ids and references", "pseudonymized (keyed HMAC)",
                             sum(c.pseudonymized for c in table_counts.values())))  # fmt: skip
     rows.append(EvidenceRow("R", "other unique identifiers", "codes of local code systems", "dropped",

@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS audit.deid_counts (
     notes_scrubbed                  BIGINT NOT NULL,
     notes_dropped_content_type      BIGINT NOT NULL,
     notes_undecodable               BIGINT NOT NULL,
-    note_replacements               BIGINT NOT NULL
+    note_replacements               BIGINT NOT NULL,
+    ages_over_89_emptied            BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit.date_shift (
     run_id              VARCHAR NOT NULL,

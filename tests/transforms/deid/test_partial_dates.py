@@ -45,3 +45,35 @@ def test_a_partial_date_is_nulled_and_flagged(profile):
     if profile == "LDS":
         assert partial["recorded_date"] == dt.date(2021, 6, 7)
     assert counts["conditions"].dates_nulled == (0 if profile == "SH" else 1)
+
+
+def test_an_age_of_90_or_more_years_is_emptied():
+    views = {"observations": compile_view(load_views()["observations"])}
+    context = DeidContext(keys=keys_for(), run_date=dt.date(2026, 1, 1))
+
+    def age(observation_id: str, years: float, unit: str = "a") -> dict:
+        return {
+            "resourceType": "Observation",
+            "id": observation_id,
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0"}]},
+            "subject": {"reference": "Patient/p1"},
+            "valueQuantity": {
+                "value": years,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            },
+        }
+
+    resources = [
+        {"resourceType": "Patient", "id": "p1"},
+        age("o1", 89),
+        age("o2", 93),
+        age("o3", 120, "mm[Hg]"),
+    ]
+    tables, counts, _ = run_deid(context, resources, views)
+    assert sorted(
+        r["value_num"] for r in tables["observations"].to_pylist() if r["value_num"] is not None
+    ) == [89, 120]
+    assert counts["observations"].ages_over_89_emptied == 1
