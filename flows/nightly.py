@@ -41,7 +41,13 @@ from transforms.deid.pseudonyms import resource_pseudonym
 from transforms.sources.csv_source import ColumnMap, load_column_map
 from transforms.sources.discover import Discovery, InputFile, discover, file_name_hash
 from transforms.sql_on_fhir import CompiledView, compile_view
-from transforms.staging import DeidentifiedRun, StagedFile, deidentified_tables, stage_file
+from transforms.staging import (
+    DeidentifiedRun,
+    ResourceTally,
+    StagedFile,
+    deidentified_tables,
+    stage_file,
+)
 from transforms.views import VIEWS_DIR, load_views
 from warehouse import (
     FileRecord,
@@ -82,7 +88,7 @@ progress = Progress()  # replaced by the command line for an interactive termina
 
 
 @dataclass
-class RunSummary:
+class RunSummary(ResourceTally):
     """What a run did, value-free: shown by the CLI, the artifact and ``run.json``."""
 
     run_id: str
@@ -108,14 +114,6 @@ class RunSummary:
     leak_scan: dict = field(default_factory=dict)
     notes_scrubber: dict = field(default_factory=dict)
     error: str | None = None
-
-    @property
-    def resources_read(self) -> int:
-        return sum(self.read_by_type.values())
-
-    @property
-    def resources_quarantined(self) -> int:
-        return sum(self.quarantined_by_type.values())
 
 
 def config_hash(views_dir: Path = VIEWS_DIR, maps: list[ColumnMap] | None = None) -> str:

@@ -12,7 +12,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +61,23 @@ STAGED_SCHEMA = pa.schema(
 )
 
 
+class ResourceTally:
+    """Totals over ``read_by_type`` and ``quarantined_by_type`` (per resource type counts)."""
+
+    read_by_type: Mapping[str, int]
+    quarantined_by_type: Mapping[str, int]
+
+    @property
+    def resources_read(self) -> int:
+        return sum(self.read_by_type.values())
+
+    @property
+    def resources_quarantined(self) -> int:
+        return sum(self.quarantined_by_type.values())
+
+
 @dataclass
-class StagedFile:
+class StagedFile(ResourceTally):
     """A file's valid resources (PHI, Arrow, ``STAGED_SCHEMA``) and its value-free accounting.
 
     Counts are keyed by R4 resource type; input whose type is not one (arbitrary text) is
@@ -75,14 +90,6 @@ class StagedFile:
     read_by_type: Counter = field(default_factory=Counter)
     quarantined_by_type: Counter = field(default_factory=Counter)
     csv_stats: CsvReadStats | None = None
-
-    @property
-    def resources_read(self) -> int:
-        return sum(self.read_by_type.values())
-
-    @property
-    def resources_quarantined(self) -> int:
-        return sum(self.quarantined_by_type.values())
 
 
 def _records(
