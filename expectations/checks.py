@@ -1,0 +1,359 @@
+"""SQL data-quality checks: the validated catalogue, the runner and its audit.check_results rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from warehouse import core_tables, transaction
+from warehouse.sqltools import quote_identifier, quote_literal
+
+CATALOGUE_PATH = Path(__file__).resolve().parent / "catalogue.yaml"
+CHECKS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "sql" / "checks"
+
+KAHN_CONTEXTS = ("verification", "validation")
+# Kahn et al. 2016 (eGEMs 4(1):1244): completeness has no subcategory.
+SUBCATEGORIES: dict[str, tuple[str | None, ...]] = {
+    "conformance": ("value", "relational", "computational"),
+    "completeness": (None,),
+    "plausibility": ("atemporal", "temporal", "uniqueness"),
+}
+SEVERITIES = ("fatal", "warning")
+KINDS = ("sql",)
+STATUSES = ("passed", "failed", "not_applicable", "error")
+# The report lists at most this many offending keys per check; the counts stay exact.
+MAX_VIOLATING_KEYS = 100
+
+_FIELDS = (
+    "id",
+    "table",
+    "column",
+    "description",
+    "rationale",
+    "kahn_context",
+    "category",
+    "subcategory",
+    "severity",
+    "threshold_pct",
+    "kind",
+    "sql",
+    "denominator",
+)
+_ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+
+_RESULTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.check_results (
+    run_id          VARCHAR  NOT NULL,
+    check_id        VARCHAR  NOT NULL,  -- expectations/catalogue.yaml id
+    status          VARCHAR  NOT NULL
+        CHECK (status IN ('passed', 'failed', 'not_applicable', 'error')),
+    severity        VARCHAR  NOT NULL CHECK (severity IN ('fatal', 'warning')),
+    rows_checked    BIGINT,             -- NULL when the check could not run
+    rows_violating  BIGINT,
+    pct             DOUBLE,             -- 100 * rows_violating / rows_checked
+    threshold_pct   DOUBLE   NOT NULL,
+    error_class     VARCHAR,            -- exception class only: messages can quote data
+    PRIMARY KEY (run_id, check_id)
+);
+COMMENT ON TABLE audit.check_results IS
+    'Data-quality check outcomes per run: counts and status only, never values or keys.';
+"""
+
+
+class CatalogueError(ValueError):
+    """The check catalogue is malformed: the message names the check and the field."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One catalogue entry (field meanings: the header of ``expectations/catalogue.yaml``)."""
+
+    id: str
+    table: str
+    column: str | None
+    description: str
+    rationale: str
+    kahn_context: str
+    category: str
+    subcategory: str | None
+    severity: str
+    threshold_pct: float
+    kind: str
+    sql: str
+    denominator: str
+    checks_dir: Path = CHECKS_DIR
+
+    @property
+    def sql_path(self) -> Path:
+        """The SQL file returning the offending rows' keys."""
+        return self.checks_dir / self.sql
+
+    def violation_query(self) -> str:
+        """The check's SELECT, ready to wrap in a subquery."""
+        return _strip_statement(self.sql_path.read_text(encoding="utf-8"))
+
+    def denominator_query(self) -> str:
+        """A SELECT of the rows the check judges: a whole table or a ``denominators/`` query."""
+        if self.denominator.endswith(".sql"):
+            return _strip_statement((self.checks_dir / self.denominator).read_text("utf-8"))
+        return f"SELECT * FROM {quote_identifier(self.denominator)}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check in one run.
+
+    Attributes:
+        check_id: the catalogue id.
+        status: passed, failed, not_applicable (nothing to check) or error (the SQL failed).
+        severity: fatal or warning, from the catalogue.
+        rows_checked: rows in the check's denominator; None on error.
+        rows_violating: rows the check returned; None on error.
+        pct: 100 * rows_violating / rows_checked; None when not applicable or on error.
+        threshold_pct: the share of rows allowed to violate.
+        key_columns: names of the key columns the check returns.
+        violating_keys: up to MAX_VIOLATING_KEYS offending keys (pseudonymous ids), sorted.
+        error_class: the exception class when status is error; its message is withheld because
+            DuckDB messages can quote the data.
+    """
+
+    check_id: str
+    status: str
+    severity: str
+    rows_checked: int | None
+    rows_violating: int | None
+    pct: float | None
+    threshold_pct: float
+    key_columns: tuple[str, ...] = ()
+    violating_keys: tuple[tuple[str | None, ...], ...] = ()
+    error_class: str | None = None
+
+
+def load_catalogue(path: Path = CATALOGUE_PATH, checks_dir: Path = CHECKS_DIR) -> list[Check]:
+    """Read and validate the check catalogue.
+
+    Args:
+        path: the catalogue YAML file.
+        checks_dir: the folder holding the SQL files the catalogue names.
+
+    Raises:
+        CatalogueError: missing or unknown fields, a duplicate or malformed id, an unknown enum
+            value, table or column, a threshold outside 0-100, or a missing SQL file.
+    """
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
+        raise CatalogueError(f"{path}: expected a mapping with a 'checks' list")
+    tables = {name: set(table.column_names) for name, table in core_tables().items()}
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(data["checks"], start=1):
+        check = _parse_entry(entry, number, Path(checks_dir), tables)
+        if check.id in seen:
+            raise CatalogueError(f"check {check.id!r}: duplicate id")
+        seen.add(check.id)
+        checks.append(check)
+    return checks
+
+
+def run_sql_checks(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    checks: Sequence[Check] | None = None,
+    schema: str = "core",
+    run_date: dt.date | None = None,
+) -> list[CheckResult]:
+    """Run the SQL checks against one schema and record the outcomes in ``audit.check_results``.
+
+    Check files name tables without a schema: the search path points them at ``schema``, so the
+    same files judge the warehouse (``core``) or staged rows in another schema with the same
+    tables. Rows already recorded for ``run_id`` and these checks are replaced.
+
+    Args:
+        con: a read-write connection outside any transaction.
+        run_id: the run the results belong to (audit.runs.run_id).
+        checks: the checks to run (default: the whole catalogue).
+        schema: the schema whose tables are checked.
+        run_date: the date future-date checks compare with (default: today, UTC).
+    """
+    checks = load_catalogue() if checks is None else list(checks)
+    run_date = run_date or dt.datetime.now(dt.UTC).date()
+    previous_path = con.execute("SELECT current_setting('search_path')").fetchall()[0][0]
+    con.execute(f"SET search_path = {quote_literal(schema)}")
+    con.execute("SET VARIABLE run_date = $run_date", {"run_date": run_date})
+    try:
+        results = [_run_check(con, check) for check in checks]
+    finally:
+        con.execute(f"SET search_path = {quote_literal(previous_path)}")
+        con.execute("RESET VARIABLE run_date")
+    record_results(con, run_id, results)
+    return results
+
+
+def record_results(
+    con: duckdb.DuckDBPyConnection, run_id: str, results: Iterable[CheckResult]
+) -> None:
+    """Write results to ``audit.check_results`` (created when missing), replacing earlier rows.
+
+    Args:
+        con: a read-write connection outside any transaction.
+        run_id: the run the results belong to.
+        results: the outcomes to record; their keys are never stored.
+    """
+    results = list(results)
+    con.execute(_RESULTS_DDL)
+    with transaction(con):
+        con.executemany(
+            "DELETE FROM audit.check_results WHERE run_id = ? AND check_id = ?",
+            [(run_id, result.check_id) for result in results],
+        )
+        con.executemany(
+            """
+            INSERT INTO audit.check_results (run_id, check_id, status, severity, rows_checked,
+                rows_violating, pct, threshold_pct, error_class)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                (
+                    run_id,
+                    r.check_id,
+                    r.status,
+                    r.severity,
+                    r.rows_checked,
+                    r.rows_violating,
+                    r.pct,
+                    r.threshold_pct,
+                    r.error_class,
+                )
+                for r in results
+            ],
+        )
+
+
+def fatal_failures(results: Iterable[CheckResult]) -> list[CheckResult]:
+    """The results that must stop the publish: fatal checks that failed or could not run.
+
+    A fatal check that errored counts: its guarantee was not verified.
+
+    Args:
+        results: outcomes from ``run_sql_checks``.
+    """
+    return [r for r in results if r.severity == "fatal" and r.status in ("failed", "error")]
+
+
+def _run_check(con: duckdb.DuckDBPyConnection, check: Check) -> CheckResult:
+    try:
+        violations = check.violation_query()
+        rows_checked = _count(con, check.denominator_query())
+        rows_violating = _count(con, violations)
+        cursor = con.execute(
+            f"SELECT * FROM (\n{violations}\n) ORDER BY ALL LIMIT {MAX_VIOLATING_KEYS}"
+        )
+        key_columns = tuple(column[0] for column in cursor.description)
+        keys = tuple(
+            tuple(None if value is None else str(value) for value in row)
+            for row in cursor.fetchall()
+        )
+    except (duckdb.Error, OSError) as exc:
+        # Only the class: DuckDB messages can quote values (e.g. a failed cast shows the text).
+        return CheckResult(
+            check.id,
+            "error",
+            check.severity,
+            None,
+            None,
+            None,
+            check.threshold_pct,
+            error_class=type(exc).__name__,
+        )
+    if rows_checked == 0 and rows_violating == 0:
+        status, pct = "not_applicable", None
+    else:
+        # A violation without a checked row means the denominator misses part of the scope.
+        pct = 100.0 * rows_violating / rows_checked if rows_checked else 100.0
+        status = "passed" if pct <= check.threshold_pct else "failed"
+    return CheckResult(
+        check.id,
+        status,
+        check.severity,
+        rows_checked,
+        rows_violating,
+        pct,
+        check.threshold_pct,
+        key_columns,
+        keys,
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    return con.execute(f"SELECT count(*) FROM (\n{query}\n)").fetchall()[0][0]
+
+
+def _strip_statement(text: str) -> str:
+    # The files are single SELECTs; a trailing semicolon would break the wrapping subquery.
+    return text.strip().rstrip(";").rstrip()
+
+
+def _parse_entry(
+    entry: object, number: int, checks_dir: Path, tables: dict[str, set[str]]
+) -> Check:
+    if not isinstance(entry, dict):
+        raise CatalogueError(f"check #{number}: expected a mapping")
+    label = f"check {entry.get('id', f'#{number}')!r}"
+    if missing := [field for field in _FIELDS if field not in entry]:
+        raise CatalogueError(f"{label}: missing fields {missing}")
+    if unknown := sorted(set(entry) - set(_FIELDS)):
+        raise CatalogueError(f"{label}: unknown fields {unknown}")
+    for field in ("id", "table", "description", "rationale", "sql", "denominator"):
+        if not isinstance(entry[field], str) or not entry[field].strip():
+            raise CatalogueError(f"{label}: {field} must be a non-empty string")
+    if not _ID_PATTERN.fullmatch(entry["id"]):
+        raise CatalogueError(f"{label}: id must be lower_snake_case")
+    _require_choice(label, "kahn_context", entry["kahn_context"], KAHN_CONTEXTS)
+    _require_choice(label, "category", entry["category"], tuple(SUBCATEGORIES))
+    _require_choice(label, "subcategory", entry["subcategory"], SUBCATEGORIES[entry["category"]])
+    _require_choice(label, "severity", entry["severity"], SEVERITIES)
+    _require_choice(label, "kind", entry["kind"], KINDS)
+    threshold = entry["threshold_pct"]
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not math.isfinite(threshold)
+        or not 0 <= threshold <= 100
+    ):
+        raise CatalogueError(f"{label}: threshold_pct must be a number within 0-100")
+    if entry["table"] not in tables:
+        raise CatalogueError(f"{label}: unknown table {entry['table']!r}")
+    if entry["column"] is not None:
+        columns = [c.strip() for c in str(entry["column"]).split(",")]
+        if unknown_columns := [c for c in columns if c not in tables[entry["table"]]]:
+            raise CatalogueError(f"{label}: {entry['table']} has no column {unknown_columns}")
+    # One check per file, named after the check, so a report row leads straight to its SQL.
+    if entry["sql"] != f"{entry['id']}.sql":
+        raise CatalogueError(f"{label}: sql must be {entry['id']}.sql")
+    if not (checks_dir / entry["sql"]).is_file():
+        raise CatalogueError(f"{label}: no SQL file {entry['sql']} in {checks_dir}")
+    denominator = entry["denominator"]
+    if denominator.endswith(".sql"):
+        if not (checks_dir / denominator).is_file():
+            raise CatalogueError(f"{label}: no denominator file {denominator} in {checks_dir}")
+    elif denominator not in tables:
+        raise CatalogueError(f"{label}: denominator {denominator!r} is no core table")
+    return Check(
+        **{field: entry[field] for field in _FIELDS if field != "threshold_pct"},
+        threshold_pct=float(threshold),
+        checks_dir=checks_dir,
+    )
+
+
+def _require_choice(label: str, field: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise CatalogueError(f"{label}: {field} {value!r} is not one of {list(allowed)}")

@@ -1,0 +1,6 @@
+-- Denominator: naltrexone orders that state a dose (the rows a dose-range check can judge).
+-- Grain: one row per order.
+SELECT med_id
+FROM meds
+WHERE (rxnorm_code = '7243' OR drug_name ILIKE '%naltrexone%')
+  AND dose_value IS NOT NULL
