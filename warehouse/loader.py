@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +68,7 @@ def load_run(
     full_refresh: bool,
     *,
     definitions: Mapping[str, CoreTable] | None = None,
+    before_commit: Sequence[Callable[[duckdb.DuckDBPyConnection], None]] = (),
 ) -> dict[str, LoadCounts]:
     """Load one run's batches into the core tables in a single transaction, then CHECKPOINT.
 
@@ -88,6 +89,10 @@ def load_run(
             child table loses the rows of parents re-delivered in its parent table's batch.
         full_refresh: rebuild and reload every core table instead of merging into it.
         definitions: the core tables by name (default: from ``transforms/views``).
+        before_commit: steps run in order inside the transaction after every MERGE, on the
+            merged tables (yesterday's rows and this run's together): the data-quality gate,
+            the study build. A step that raises rolls the whole load back, and its exception
+            propagates unchanged (a ``duckdb.Error`` becomes ``LoadError`` naming the step).
 
     Returns:
         Counts per core table, for every defined table.
@@ -127,6 +132,10 @@ def load_run(
                         deleted=merged.deleted + previous.get(name, 0),
                         duplicates_dropped=merged.duplicates_dropped,
                     )
+                for step in before_commit:
+                    label = getattr(step, "step_name", None) or getattr(step, "__name__", "")
+                    current = f"step {label or type(step).__name__}"
+                    step(con)
         except duckdb.Error as exc:
             raise LoadError(current, type(exc).__name__) from None
     # Fold the WAL into the database file: the snapshot copies that file alone. Should this fail,

@@ -331,3 +331,52 @@ def test_load_ends_checkpointed(writer, warehouse_path, definitions):
     load_run(writer, "run-1", one_of_each(definitions), False)
     wal = warehouse_path.with_name(warehouse_path.name + ".wal")
     assert not wal.exists()
+
+
+class _Refused(Exception):
+    pass
+
+
+@pytest.mark.parametrize("full_refresh", [False, True])
+def test_before_commit_steps_see_the_merged_rows_and_can_veto(writer, definitions, full_refresh):
+    load_run(writer, "run-1", one_of_each(definitions), False)
+    before = all_rows(writer)
+    seen = []
+
+    def count_patients(con):
+        seen.append(con.execute("SELECT count(*) FROM core.patients").fetchall()[0][0])
+
+    def refuse(con):
+        raise _Refused("fatal check failed")
+
+    batch = {"patients": patients(definitions, [{"patient_id": "p3"}])}
+    with pytest.raises(_Refused):  # the step's own exception, unchanged
+        load_run(writer, "run-2", batch, full_refresh, before_commit=[count_patients, refuse])
+    # earlier rows and the new one together, or the new one alone after a full rebuild
+    assert seen == [1 if full_refresh else 3]
+    assert all_rows(writer) == before
+
+
+def test_before_commit_steps_commit_with_the_load(writer, definitions):
+    def add_marker(con):
+        con.execute("CREATE SCHEMA IF NOT EXISTS study")
+        con.execute(
+            "CREATE OR REPLACE TABLE study.marker AS SELECT count(*) AS n FROM core.patients"
+        )
+
+    load_run(writer, "run-1", one_of_each(definitions), False, before_commit=[add_marker])
+    assert writer.execute("SELECT n FROM study.marker").fetchall() == [(2,)]
+
+
+def test_a_database_error_in_a_step_is_a_load_error_naming_the_step(writer, definitions):
+    load_run(writer, "run-1", one_of_each(definitions), False)
+    before = all_rows(writer)
+
+    def broken_model(con):
+        con.execute("SELECT CAST('not a number' AS INTEGER)")
+
+    with pytest.raises(LoadError) as failed:
+        load_run(writer, "run-2", one_of_each(definitions), False, before_commit=[broken_model])
+    assert failed.value.table == "step broken_model"
+    assert "not a number" not in str(failed.value)
+    assert all_rows(writer) == before
