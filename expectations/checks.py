@@ -173,13 +173,35 @@ def run_sql_checks(
 ) -> list[CheckResult]:
     """Run the SQL checks against one schema and record the outcomes in ``audit.check_results``.
 
-    Check files name tables without a schema: the search path points them at ``schema``, so the
-    same files judge the warehouse (``core``) or staged rows in another schema with the same
-    tables. Rows already recorded for ``run_id`` and these checks are replaced.
+    Rows already recorded for ``run_id`` and these checks are replaced.
 
     Args:
         con: a read-write connection outside any transaction.
         run_id: the run the results belong to (audit.runs.run_id).
+        checks: the checks to run (default: the whole catalogue).
+        schema: the schema whose tables are checked.
+        run_date: the date future-date checks compare with (default: today, UTC).
+    """
+    results = evaluate_sql_checks(con, checks=checks, schema=schema, run_date=run_date)
+    record_results(con, run_id, results)
+    return results
+
+
+def evaluate_sql_checks(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    checks: Sequence[Check] | None = None,
+    schema: str = "core",
+    run_date: dt.date | None = None,
+) -> list[CheckResult]:
+    """Run the SQL checks against one schema without recording anything.
+
+    Check files name tables without a schema: the search path points them at ``schema``, so the
+    same files judge the warehouse (``core``) or staged rows in another schema with the same
+    tables. Only reads and session settings: safe inside an open transaction (the load's gate).
+
+    Args:
+        con: a connection to the database holding ``schema``.
         checks: the checks to run (default: the whole catalogue).
         schema: the schema whose tables are checked.
         run_date: the date future-date checks compare with (default: today, UTC).
@@ -190,12 +212,10 @@ def run_sql_checks(
     con.execute(f"SET search_path = {quote_literal(schema)}")
     con.execute("SET VARIABLE run_date = $run_date", {"run_date": run_date})
     try:
-        results = [_run_check(con, check) for check in checks]
+        return [_run_check(con, check) for check in checks]
     finally:
         con.execute(f"SET search_path = {quote_literal(previous_path)}")
         con.execute("RESET VARIABLE run_date")
-    record_results(con, run_id, results)
-    return results
 
 
 def record_results(

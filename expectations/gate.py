@@ -1,0 +1,71 @@
+"""The data-quality gate: fatal check failures stop the publish and roll the load back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from .checks import Check, CheckResult, evaluate_sql_checks, fatal_failures, load_catalogue
+
+
+class QualityGateError(Exception):
+    """Fatal data-quality checks failed: the load was rolled back and nothing was published.
+
+    The message names the checks and their counts only, never a value or a key.
+
+    Attributes:
+        failures: the fatal results that stopped the publish.
+    """
+
+    def __init__(self, failures: Sequence[CheckResult]):
+        self.failures = list(failures)
+        described = ", ".join(_describe(result) for result in self.failures)
+        super().__init__(
+            f"{len(self.failures)} fatal data-quality check(s) failed: {described}; the load was "
+            "rolled back, the warehouse and the analysts' snapshot keep the previous good state"
+        )
+
+
+@dataclass
+class QualityGate:
+    """A ``load_run(before_commit=...)`` step: the SQL checks on the merged tables, then the verdict.
+
+    It runs inside the load transaction, after the MERGE and before the COMMIT, so the table-wide
+    checks (keys, foreign keys) judge this run's rows together with every earlier row, exactly as
+    the analysts would see them. Results of checks run earlier on the batch (the Great
+    Expectations suites) join the verdict. A fatal failure raises ``QualityGateError``, which
+    rolls the load back; the results stay available in ``results`` for the audit record either way.
+
+    Attributes:
+        batch_results: outcomes of the checks already run on the staged batch.
+        checks: the SQL checks to run (default: every SQL check of the catalogue).
+        run_date: the date the future-date checks compare with (default: today, UTC).
+        results: every outcome, batch checks first; filled when the gate has run.
+    """
+
+    batch_results: list[CheckResult] = field(default_factory=list)
+    checks: Sequence[Check] | None = None
+    run_date: dt.date | None = None
+    results: list[CheckResult] = field(default_factory=list)
+
+    step_name = "data-quality-gate"  # how the loader names this step in a LoadError
+
+    def __call__(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Run the SQL checks on ``core`` and raise if any fatal check failed or errored."""
+        checks = self.checks
+        if checks is None:
+            checks = [check for check in load_catalogue() if check.kind == "sql"]
+        self.results = list(self.batch_results) + evaluate_sql_checks(
+            con, checks=checks, run_date=self.run_date
+        )
+        if failures := fatal_failures(self.results):
+            raise QualityGateError(failures)
+
+
+def _describe(result: CheckResult) -> str:
+    if result.status == "error":
+        return f"{result.check_id} (could not run: {result.error_class})"
+    return f"{result.check_id} ({result.rows_violating} of {result.rows_checked} rows)"
