@@ -1,0 +1,23 @@
+-- Macros the study models share (created by build_study before the models, in schema study).
+--
+-- study.code_matches: does a source code (and its display) match one row of study.config_codes?
+--   exact    source code = list code
+--   prefix   source code starts with the list code (G43 matches G43.909)
+--   regex    the list code is a case-insensitive RE2 regular expression found in the source text
+-- A list row with a display_pattern also needs the source display to match it (case-insensitive).
+-- Systems are compared by the caller, where the source column carries one.
+create or replace macro study.code_matches(
+    source_code, source_display, list_code, list_match, list_display_pattern
+) as
+    coalesce(
+        case list_match
+            when 'exact' then source_code = list_code
+            when 'prefix' then starts_with(source_code, list_code)
+            when 'regex' then regexp_matches(source_code, list_code, 'i')
+        end,
+        false
+    )
+    and (
+        list_display_pattern is null
+        or coalesce(regexp_matches(source_display, list_display_pattern, 'i'), false)
+    );
