@@ -447,6 +447,169 @@ def export_command(
     )
 
 
+@app.command("report")
+def report_command(
+    warehouse: Annotated[
+        Path,
+        typer.Option(
+            help="The warehouse file or its snapshot (opened read-only).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    run_id: Annotated[
+        str | None, typer.Argument(help="A run id; without it, list the runs.")
+    ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of run reports: shows <reports>/<run_id>/report.html, writing it if missing."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Runs to list, newest first.")] = 20,
+) -> None:
+    """List the runs, or show one run's data-quality summary and where its HTML report is."""
+    from expectations.run_report import build_run_report, write_run_report
+    from warehouse import WarehouseBusyError, open_read_only
+    from warehouse.run_history import list_runs
+
+    try:
+        with open_read_only(warehouse) as con:
+            if run_id is None:
+                runs = list_runs(con, limit=limit)
+            else:
+                try:
+                    report = build_run_report(con, run_id)
+                except LookupError:
+                    err_console.print(f"[red]no run {run_id!r} in {warehouse}[/red]")
+                    raise typer.Exit(1) from None
+    except WarehouseBusyError as exc:
+        err_console.print(f"[red]{exc}[/red] (read the snapshot while a run writes)")
+        raise typer.Exit(2) from None
+    if run_id is None:
+        _print_runs(runs)
+        return
+    _print_report(report)
+    if reports is None:
+        console.print("report: pass --reports to locate or write report.html")
+        return
+    folder = reports / run_id
+    html = folder / "report.html"
+    if html.is_file():
+        console.print(f"report: {html}")
+    else:
+        paths = write_run_report(folder, report)
+        console.print(f"report: {paths['html']} (written now from the warehouse)")
+
+
+_STATUS_STYLE = {
+    "succeeded": "green",
+    "passed": "green",
+    "ok": "green",
+    "failed": "red",
+    "error": "red",
+    "warning": "yellow",
+    "running": "blue",
+}
+
+
+def _styled(status: str | None) -> str:
+    style = _STATUS_STYLE.get(status or "")
+    return f"[{style}]{status}[/{style}]" if style else str(status)
+
+
+def _nonzero(value: object, style: str) -> str:
+    return f"[{style}]{value}[/{style}]" if value else str(value)
+
+
+def _print_runs(runs: list[dict]) -> None:
+    if not runs:
+        console.print("no runs recorded")
+        return
+    table = Table(title="chartetl runs, newest first")
+    table.add_column("run", no_wrap=True)  # ids are copied from here: never cut
+    table.add_column("status")
+    table.add_column("started (UTC)", no_wrap=True)
+    for heading in ("files", "fatal", "warn"):
+        table.add_column(heading, justify="right")
+    for run in runs:
+        checks = run["checks"]
+        table.add_row(
+            run["run_id"],
+            _styled(run["status"]),
+            f"{run['started_at']:%Y-%m-%d %H:%M}" if run["started_at"] else "-",
+            "-" if run["files_loaded"] is None else str(run["files_loaded"]),
+            _nonzero(run["fatal_failures"], "red") if checks else "-",
+            _nonzero(run["warning_failures"], "yellow") if checks else "-",
+        )
+    console.print(table)
+    console.print(
+        "files: files loaded; fatal / warn: data-quality checks failed or in error "
+        "(-: no check results)"
+    )
+
+
+def _print_report(report: dict) -> None:
+    run, verdict, overview = report["run"], report["verdict"], report["overview"]
+    console.print(
+        f"run {run['run_id']}: {_styled(run['status'])} (profile {run['profile']}, "
+        f"started {run['started_at'] or '-'}, key fingerprint {run['key_fingerprint']})"
+    )
+    console.print(f"[b]{verdict['headline']}[/b]", style=_STATUS_STYLE.get(verdict["level"]))
+    grid = Table(title="data-quality checks (Kahn): passed / failed / error / n/a")
+    grid.add_column("category")
+    contexts = [*overview["contexts"], "total"]
+    for context in contexts:
+        grid.add_column(context, justify="right")
+    for category in [*overview["categories"], "total"]:
+        cells = []
+        for context in contexts:
+            cell = overview["grid"][context][category]
+            cells.append(
+                f"{cell['passed']} / {_nonzero(cell['failed'], 'red')} / "
+                f"{_nonzero(cell['error'], 'red')} / {cell['not_applicable']}"
+            )
+        grid.add_row(category, *cells)
+    console.print(grid)
+    failing = sorted(  # fatal first, then catalogue order
+        (row for row in report["checks"] if row["status"] in ("failed", "error")),
+        key=lambda row: row["severity"] != "fatal",
+    )
+    if failing:
+        table = Table(title="failing checks (fatal ones stop the publish)")
+        table.add_column("check", no_wrap=True)
+        table.add_column("severity")
+        table.add_column("rows violating", justify="right")
+        table.add_column("allowed", justify="right")
+        for row in failing:
+            if row["status"] == "error":
+                violating = f"[red]error[/red] {row['error_class'] or ''}".rstrip()
+            else:
+                violating = f"{row['rows_violating']} of {row['rows_checked']} ({row['pct']:.2f} %)"
+            table.add_row(
+                row["check_id"],
+                _nonzero(row["severity"], "red" if row["severity"] == "fatal" else "yellow"),
+                violating,
+                f"{row['threshold_pct']:g} %",
+            )
+        console.print(table)
+    comparison = report["comparison"]
+    if comparison["previous_run_id"] is None:
+        console.print("no earlier run with check results to compare with")
+    else:
+        console.print(f"compared with run {comparison['previous_run_id']}:")
+        for key, label in (
+            ("new_failures", "new failures"),
+            ("resolved_failures", "resolved failures"),
+            ("persisting_failures", "persisting failures"),
+        ):
+            ids = ", ".join(entry["check_id"] for entry in comparison[key]) or "none"
+            console.print(f"  {label} ({len(comparison[key])}): {ids}")
+        changed = [row for row in comparison["tables"] if row["change"]]
+        rows = ", ".join(f"{row['table']} {row['change']:+}" for row in changed) or "no change"
+        console.print(f"  rows per table: {rows}")
+
+
 @app.command("bench")
 def bench_command(
     patients: Annotated[
