@@ -1,4 +1,4 @@
-"""SQL data-quality checks: the validated catalogue, the runner and its audit.check_results rows."""
+"""Data-quality checks: the validated catalogue, the SQL runner and audit.check_results rows."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import yaml
@@ -26,7 +28,7 @@ SUBCATEGORIES: dict[str, tuple[str | None, ...]] = {
     "plausibility": ("atemporal", "temporal", "uniqueness"),
 }
 SEVERITIES = ("fatal", "warning")
-KINDS = ("sql",)
+KINDS = ("sql", "gx")
 STATUSES = ("passed", "failed", "not_applicable", "error")
 # The report lists at most this many offending keys per check; the counts stay exact.
 MAX_VIOLATING_KEYS = 100
@@ -43,9 +45,18 @@ _FIELDS = (
     "severity",
     "threshold_pct",
     "kind",
-    "sql",
-    "denominator",
 )
+# Fields of one kind only; an entry of the other kind leaves them out (or null).
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "sql": ("sql", "denominator"),
+    "gx": ("expectation", "kwargs"),
+}
+# Expectation arguments that name the columns judged, by how GX spells them.
+GX_COLUMN_ARGUMENTS = ("column", "column_list", "column_A", "column_B")
+# Arguments a catalogue entry may not set: the threshold is threshold_pct (not GX's ``mostly``),
+# every row of the batch is judged (no row_condition), and the runner alone picks the result
+# format, because a richer one copies values into the results.
+GX_RESERVED_ARGUMENTS = ("batch_id", "mostly", "row_condition", "condition_parser", "result_format")
 _ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 _RESULTS_DDL = """
@@ -74,7 +85,12 @@ class CatalogueError(ValueError):
 
 @dataclass(frozen=True)
 class Check:
-    """One catalogue entry (field meanings: the header of ``expectations/catalogue.yaml``)."""
+    """One catalogue entry (field meanings: the header of ``expectations/catalogue.yaml``).
+
+    A check of kind ``sql`` has ``sql`` and ``denominator`` and no ``expectation``/``kwargs``; a
+    check of kind ``gx`` (a Great Expectations expectation on the staged batch, run by
+    ``expectations.gx_suites``) the other way round.
+    """
 
     id: str
     table: str
@@ -87,24 +103,41 @@ class Check:
     severity: str
     threshold_pct: float
     kind: str
-    sql: str
-    denominator: str
+    sql: str | None
+    denominator: str | None
     checks_dir: Path = CHECKS_DIR
+    expectation: str | None = None
+    # A plain dict (picklable for task runners); left out of the hash since it is not hashable.
+    kwargs: dict[str, Any] | None = field(default=None, hash=False)
 
     @property
-    def sql_path(self) -> Path:
-        """The SQL file returning the offending rows' keys."""
-        return self.checks_dir / self.sql
+    def sql_path(self) -> Path | None:
+        """The SQL file returning the offending rows' keys; None for a gx check."""
+        return None if self.sql is None else self.checks_dir / self.sql
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the check names (``column``, split at commas); empty when it names none."""
+        if self.column is None:
+            return ()
+        return tuple(name.strip() for name in self.column.split(","))
 
     def violation_query(self) -> str:
-        """The check's SELECT, ready to wrap in a subquery."""
-        return _strip_statement(self.sql_path.read_text(encoding="utf-8"))
+        """The check's SELECT, ready to wrap in a subquery (sql checks only)."""
+        return _strip_statement(self._sql_file().read_text(encoding="utf-8"))
 
     def denominator_query(self) -> str:
         """A SELECT of the rows the check judges: a whole table or a ``denominators/`` query."""
+        if self.denominator is None:
+            raise TypeError(f"check {self.id!r} is of kind {self.kind}: it has no denominator")
         if self.denominator.endswith(".sql"):
             return _strip_statement((self.checks_dir / self.denominator).read_text("utf-8"))
         return f"SELECT * FROM {quote_identifier(self.denominator)}"
+
+    def _sql_file(self) -> Path:
+        if self.sql_path is None:
+            raise TypeError(f"check {self.id!r} is of kind {self.kind}: it has no SQL")
+        return self.sql_path
 
 
 @dataclass(frozen=True)
@@ -113,16 +146,19 @@ class CheckResult:
 
     Attributes:
         check_id: the catalogue id.
-        status: passed, failed, not_applicable (nothing to check) or error (the SQL failed).
+        status: passed, failed, not_applicable (nothing to check) or error (the check could not
+            run).
         severity: fatal or warning, from the catalogue.
-        rows_checked: rows in the check's denominator; None on error.
-        rows_violating: rows the check returned; None on error.
+        rows_checked: rows in the check's denominator (gx: the batch's rows the expectation
+            judged); None on error.
+        rows_violating: rows the check returned (gx: GX's unexpected_count); None on error.
         pct: 100 * rows_violating / rows_checked; None when not applicable or on error.
         threshold_pct: the share of rows allowed to violate.
         key_columns: names of the key columns the check returns.
-        violating_keys: up to MAX_VIOLATING_KEYS offending keys (pseudonymous ids), sorted.
+        violating_keys: up to MAX_VIOLATING_KEYS offending keys (pseudonymous ids), sorted;
+            always empty for gx checks.
         error_class: the exception class when status is error; its message is withheld because
-            DuckDB messages can quote the data.
+            DuckDB and GX messages can quote the data.
     """
 
     check_id: str
@@ -146,7 +182,9 @@ def load_catalogue(path: Path = CATALOGUE_PATH, checks_dir: Path = CHECKS_DIR) -
 
     Raises:
         CatalogueError: missing or unknown fields, a duplicate or malformed id, an unknown enum
-            value, table or column, a threshold outside 0-100, or a missing SQL file.
+            value, table or column, a threshold outside 0-100, a missing SQL file, a field of
+            the other kind, or (kind gx) an unknown or non row-level expectation or arguments
+            it does not accept. Validating gx entries imports Great Expectations (about 3 s).
     """
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
@@ -178,7 +216,8 @@ def run_sql_checks(
     Args:
         con: a read-write connection outside any transaction.
         run_id: the run the results belong to (audit.runs.run_id).
-        checks: the checks to run (default: the whole catalogue).
+        checks: the checks to run (default: the catalogue's SQL checks; gx checks are
+            skipped, they run on the staged batch through ``expectations.gx_suites``).
         schema: the schema whose tables are checked.
         run_date: the date future-date checks compare with (default: today, UTC).
     """
@@ -202,11 +241,12 @@ def evaluate_sql_checks(
 
     Args:
         con: a connection to the database holding ``schema``.
-        checks: the checks to run (default: the whole catalogue).
+        checks: the checks to run (default: the catalogue's SQL checks; gx checks are
+            skipped, they run on the staged batch through ``expectations.gx_suites``).
         schema: the schema whose tables are checked.
         run_date: the date future-date checks compare with (default: today, UTC).
     """
-    checks = load_catalogue() if checks is None else list(checks)
+    checks = [c for c in (load_catalogue() if checks is None else checks) if c.kind == "sql"]
     run_date = run_date or dt.datetime.now(dt.UTC).date()
     previous_path = con.execute("SELECT current_setting('search_path')").fetchall()[0][0]
     con.execute(f"SET search_path = {quote_literal(schema)}")
@@ -328,13 +368,14 @@ def _parse_entry(
     if not isinstance(entry, dict):
         raise CatalogueError(f"check #{number}: expected a mapping")
     label = f"check {entry.get('id', f'#{number}')!r}"
-    if missing := [field for field in _FIELDS if field not in entry]:
+    if missing := [name for name in _FIELDS if name not in entry]:
         raise CatalogueError(f"{label}: missing fields {missing}")
-    if unknown := sorted(set(entry) - set(_FIELDS)):
+    known = set(_FIELDS).union(*KIND_FIELDS.values())
+    if unknown := sorted(set(entry) - known):
         raise CatalogueError(f"{label}: unknown fields {unknown}")
-    for field in ("id", "table", "description", "rationale", "sql", "denominator"):
-        if not isinstance(entry[field], str) or not entry[field].strip():
-            raise CatalogueError(f"{label}: {field} must be a non-empty string")
+    for name in ("id", "table", "description", "rationale"):
+        if not isinstance(entry[name], str) or not entry[name].strip():
+            raise CatalogueError(f"{label}: {name} must be a non-empty string")
     if not _ID_PATTERN.fullmatch(entry["id"]):
         raise CatalogueError(f"{label}: id must be lower_snake_case")
     _require_choice(label, "kahn_context", entry["kahn_context"], KAHN_CONTEXTS)
@@ -342,6 +383,15 @@ def _parse_entry(
     _require_choice(label, "subcategory", entry["subcategory"], SUBCATEGORIES[entry["category"]])
     _require_choice(label, "severity", entry["severity"], SEVERITIES)
     _require_choice(label, "kind", entry["kind"], KINDS)
+    kind = entry["kind"]
+    if missing := [name for name in KIND_FIELDS[kind] if name not in entry]:
+        raise CatalogueError(f"{label}: missing fields {missing}")
+    for other, names in KIND_FIELDS.items():
+        for name in names:
+            if other != kind and entry.get(name) is not None:
+                raise CatalogueError(
+                    f"{label}: {name} is for {other} checks; a {kind} check has none"
+                )
     threshold = entry["threshold_pct"]
     if (
         isinstance(threshold, bool)
@@ -356,6 +406,27 @@ def _parse_entry(
         columns = [c.strip() for c in str(entry["column"]).split(",")]
         if unknown_columns := [c for c in columns if c not in tables[entry["table"]]]:
             raise CatalogueError(f"{label}: {entry['table']} has no column {unknown_columns}")
+    if kind == "sql":
+        _validate_sql_entry(label, entry, checks_dir, tables)
+    else:
+        _validate_gx_entry(label, entry, tables[entry["table"]])
+    return Check(
+        **{name: entry[name] for name in _FIELDS if name != "threshold_pct"},
+        threshold_pct=float(threshold),
+        sql=entry.get("sql"),
+        denominator=entry.get("denominator"),
+        checks_dir=checks_dir,
+        expectation=entry.get("expectation"),
+        kwargs=None if entry.get("kwargs") is None else dict(entry["kwargs"]),
+    )
+
+
+def _validate_sql_entry(
+    label: str, entry: dict, checks_dir: Path, tables: dict[str, set[str]]
+) -> None:
+    for name in KIND_FIELDS["sql"]:
+        if not isinstance(entry[name], str) or not entry[name].strip():
+            raise CatalogueError(f"{label}: {name} must be a non-empty string")
     # One check per file, named after the check, so a report row leads straight to its SQL.
     if entry["sql"] != f"{entry['id']}.sql":
         raise CatalogueError(f"{label}: sql must be {entry['id']}.sql")
@@ -367,11 +438,88 @@ def _parse_entry(
             raise CatalogueError(f"{label}: no denominator file {denominator} in {checks_dir}")
     elif denominator not in tables:
         raise CatalogueError(f"{label}: denominator {denominator!r} is no core table")
-    return Check(
-        **{field: entry[field] for field in _FIELDS if field != "threshold_pct"},
-        threshold_pct=float(threshold),
-        checks_dir=checks_dir,
+
+
+def _validate_gx_entry(label: str, entry: dict, table_columns: set[str]) -> None:
+    name, kwargs = entry["expectation"], entry["kwargs"]
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogueError(f"{label}: expectation must be a non-empty string")
+    if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
+        raise CatalogueError(f"{label}: kwargs must be a mapping of argument names to values")
+    expectation_class = _gx_row_level_expectations().get(name)
+    if expectation_class is None:
+        if name in _gx_all_expectations():
+            raise CatalogueError(
+                f"{label}: expectation {name!r} is not row-level: only GX map expectations "
+                "report unexpected_count per row (aggregate ones report observed values, i.e. data)"
+            )
+        raise CatalogueError(f"{label}: expectation {name!r} is no Great Expectations expectation")
+    accepted = set(expectation_class.domain_keys) | set(expectation_class.success_keys)
+    if reserved := sorted(set(kwargs) & set(GX_RESERVED_ARGUMENTS)):
+        raise CatalogueError(f"{label}: kwargs may not set {reserved}")
+    if unknown := sorted(set(kwargs) - accepted):
+        raise CatalogueError(f"{label}: kwargs {unknown} are no arguments of {name}")
+    columns: list[str] = []
+    for argument in GX_COLUMN_ARGUMENTS:
+        value = kwargs.get(argument)
+        if isinstance(value, str):
+            columns.append(value)
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            columns.extend(value)
+        elif value is not None:
+            raise CatalogueError(f"{label}: kwargs {argument} must name columns")
+    if not columns:
+        raise CatalogueError(f"{label}: kwargs name no column")
+    if unknown_columns := [c for c in columns if c not in table_columns]:
+        raise CatalogueError(f"{label}: {entry['table']} has no column {unknown_columns}")
+    # The catalogue's column field is what DATA_QUALITY.md and the report show: it must agree.
+    if entry["column"] != ", ".join(columns):
+        raise CatalogueError(f"{label}: column must be {', '.join(columns)!r}, as in kwargs")
+    try:
+        expectation_class(**kwargs)
+    except Exception as exc:  # pydantic's ValidationError and GX's own argument errors
+        raise CatalogueError(f"{label}: kwargs do not fit {name}: {_argument_errors(exc)}") from exc
+
+
+def _argument_errors(exc: Exception) -> str:
+    # pydantic lists each bad argument; the values are catalogue settings, never data.
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg')}"
+            for error in errors()
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+@cache
+def _gx_all_expectations() -> dict[str, type]:
+    """Every expectation class GX exports, by class name (imports GX once: about 3 s)."""
+    from .gx_suites import import_great_expectations
+
+    gx = import_great_expectations()
+    return {
+        name: value
+        for name, value in vars(gx.expectations).items()
+        if isinstance(value, type) and issubclass(value, gx.expectations.Expectation)
+    }
+
+
+@cache
+def _gx_row_level_expectations() -> dict[str, type]:
+    """The expectations judging rows one by one: their results count rows, not values."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
     )
+
+    row_level = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+    return {
+        name: value
+        for name, value in _gx_all_expectations().items()
+        if issubclass(value, row_level)
+    }
 
 
 def _require_choice(label: str, field: str, value: object, allowed: tuple) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,24 +17,38 @@ _INTRO = """\
 <!-- Generated from expectations/catalogue.yaml by `python -m expectations.data_quality_md`.
      Do not edit by hand: tests/expectations fail when this file and the catalogue differ. -->
 
-Every night, before the de-identified rows are published, chartetl runs the checks below. Each
-check is one SQL query under `warehouse/sql/checks/<id>.sql` that returns the pseudonymous keys of
-the offending rows, never clinical values or text. The share of violating rows is the number of
-rows returned divided by the rows checked (the check's denominator: a whole table or the rows in
-scope, such as naltrexone orders), times 100.
+Every night, before the de-identified rows are published, chartetl runs the checks below, of two
+kinds (column *Test*):
+
+- **GX** checks judge the run's new rows column by column, staged and de-identified, before
+  anything is loaded: required columns, FHIR required bindings, keys repeated within the batch,
+  numeric ranges. Each is one Great Expectations row-level expectation (named with its arguments)
+  in a suite per table, run in memory. Results keep counts only (`BASIC` format with no sample of
+  failing values; exception messages replaced by their class), so no value leaves the check. The
+  share of violating rows is GX's unexpected count divided by the rows judged (the batch's rows,
+  less those where the column is empty when the expectation skips them), times 100; a repeated key
+  counts every row that carries it.
+- **SQL** checks judge whole tables (keys, foreign keys, study rules) on the merged warehouse. Each
+  is one query under `warehouse/sql/checks/<id>.sql` that returns the pseudonymous keys of the
+  offending rows, never clinical values or text. The share of violating rows is the number of rows
+  returned divided by the rows checked (the check's denominator: a whole table or the rows in
+  scope, such as naltrexone orders), times 100.
 
 - **Severity.** A *fatal* check whose share exceeds its threshold (or that cannot run) stops the
   publish: the warehouse keeps the previous night's tables. A *warning* is reported in the run
   report and in `audit.check_results` without stopping the run.
 - **Threshold.** The percentage of checked rows allowed to violate. 0 % means any violation
   counts.
-- **Status.** `passed`, `failed`, `not_applicable` (no rows to check) or `error` (the query
-  failed; only the error class is recorded, because database messages can quote data).
+- **Status.** `passed`, `failed`, `not_applicable` (no rows to check) or `error` (the check
+  could not run; only the error class is recorded, because database and GX messages can quote
+  data).
 - **Classification.** Kahn MG et al., *A Harmonized Data Quality Assessment Terminology and
   Framework for the Secondary Use of Electronic Health Record Data*, eGEMs 2016;4(1):1244. The
   context is *verification* (agreement with the data's own constraints and definitions) or
-  *validation* (agreement with external knowledge). Key checks are classed as relational
-  conformance, as in the OHDSI Data Quality Dashboard.
+  *validation* (agreement with external knowledge). Key checks, and checks that keys and patient
+  references are present, are classed as relational conformance, as in the OHDSI Data Quality
+  Dashboard; codes checked against a FHIR required binding are value conformance; a key repeated
+  within one batch (one record delivered twice) is uniqueness plausibility.
 
 Dates in the warehouse are shifted per patient (profile ED: up to 365 days either way), so
 date checks allow one year of margin; intervals within one patient are exact.
@@ -46,6 +61,7 @@ _COLUMNS = (
     "Severity",
     "Threshold",
     "Description",
+    "Test",
     "Rationale",
 )
 
@@ -71,10 +87,26 @@ def render(checks: Sequence[Check]) -> str:
             check.severity,
             f"{check.threshold_pct:g} %",
             check.description,
+            implementation(check),
             check.rationale,
         )
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def implementation(check: Check) -> str:
+    """How the check is run: its GX expectation and arguments, or its SQL file and denominator.
+
+    Args:
+        check: a catalogue entry.
+    """
+    if check.kind == "gx":
+        arguments = ", ".join(
+            f"{name}={json.dumps(value, ensure_ascii=False)}"
+            for name, value in (check.kwargs or {}).items()
+        )
+        return f"GX `{check.expectation}({arguments})`"
+    return f"SQL `{check.sql}` over `{check.denominator}`"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
