@@ -16,6 +16,7 @@ import yaml
 from transforms.compass31 import DOMAIN_CODES, SCORER_VERSION, score_answers, score_item_table
 from transforms.study_statistics import compare_timepoints
 
+from ..errors import WarehouseError
 from ..sqltools import quote_identifier, quote_literal
 from .config import StudyConfig, load_study_config
 
@@ -33,6 +34,21 @@ SCORES = ("total", *(code.lower() for code in DOMAIN_CODES))
 """The COMPASS-31 scores compared: total, then the domains in reporting order."""
 
 _MODEL_FILE = re.compile(r"(\d+)_([a-z][a-z0-9_]*)\.sql")
+
+# The day counts of the definitions (follow-up window, questionnaire window, doses and side
+# effects "on or before" the follow-up) need dates: profiles ED (shifted) and LDS keep them,
+# profile SH keeps years only.
+_DATE_COLUMNS = (
+    ("visits", "start_date"),
+    ("meds", "authored_date"),
+    ("questionnaire_responses", "authored_date"),
+    ("observations", "effective_date"),
+    ("adverse_events", "event_date"),
+)
+
+
+class StudyBuildError(WarehouseError):
+    """The warehouse cannot hold this study: core tables missing, or dates reduced to years."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +109,13 @@ def build_study(
 
     Raises:
         StudyConfigError: the shipped config is invalid (when config is None).
+        StudyBuildError: the core tables are missing, or hold years instead of dates (profile
+            SH); raised before anything is written.
         duckdb.Error: a model failed; nothing of the build is left behind when it ran in its
             own transaction, and the caller's transaction is left to the caller to roll back.
     """
     config = load_study_config() if config is None else config
+    _check_core_dates(con)
     with _transaction_unless_open(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {STUDY_SCHEMA}")
         _write_config(con, config)
@@ -110,6 +129,30 @@ def build_study(
             name: con.execute(f"SELECT count(*) FROM {_table(name)}").fetchall()[0][0]
             for name in study_table_names()
         }
+
+
+def _check_core_dates(con: duckdb.DuckDBPyConnection) -> None:
+    types = dict(
+        ((table, column), data_type)
+        for table, column, data_type in con.execute(
+            """
+            SELECT table_name, column_name, data_type FROM duckdb_columns()
+            WHERE database_name = current_database() AND schema_name = 'core'
+            """
+        ).fetchall()
+    )
+    for table, column in _DATE_COLUMNS:
+        data_type = types.get((table, column))
+        if data_type is None:
+            raise StudyBuildError(
+                f"core.{table}.{column} does not exist: the study is built on a chartetl "
+                "warehouse (open_warehouse creates the core tables)"
+            )
+        if data_type != "DATE":
+            raise StudyBuildError(
+                f"core.{table}.{column} is {data_type}, not DATE: the study's day windows need "
+                "dates, which profiles ED and LDS keep and profile SH reduces to years"
+            )
 
 
 @contextmanager

@@ -8,8 +8,9 @@ import re
 import duckdb
 import pytest
 
-from warehouse import load_run, transaction
+from warehouse import core_tables, load_run, open_warehouse, transaction
 from warehouse.study import (
+    StudyBuildError,
     build_study,
     load_study_config,
     study_models,
@@ -78,11 +79,25 @@ def test_on_its_own_a_failing_build_leaves_the_previous_study(writer, rows):
     build_study(writer)
     before = study_state(writer)
     LdnPatient(rows)
-    writer.execute("ALTER TABLE core.visits RENAME TO visits_gone")  # every model reading it fails
-    with pytest.raises(duckdb.CatalogException):
+    # Fails in 03_screening, after the config, the scores and two models were rebuilt.
+    writer.execute("ALTER TABLE core.conditions RENAME COLUMN display TO display_text")
+    with pytest.raises(duckdb.BinderException):
         build_study(writer)
-    writer.execute("ALTER TABLE core.visits_gone RENAME TO visits")
+    writer.execute("ALTER TABLE core.conditions RENAME COLUMN display_text TO display")
     assert study_state(writer) == before
+
+
+def test_a_warehouse_with_years_instead_of_dates_is_refused(tmp_path):
+    with open_warehouse(tmp_path / "sh.duckdb", definitions=core_tables(profile="SH")) as con:
+        with pytest.raises(StudyBuildError, match=r"core\.visits\.start_date is INTEGER, not DATE"):
+            build_study(con)
+        assert study_state(con) == {}
+
+
+def test_a_database_without_core_tables_is_refused():
+    con = duckdb.connect()
+    with pytest.raises(StudyBuildError, match=r"core\.visits\.start_date does not exist"):
+        build_study(con)
 
 
 def test_a_rebuild_replaces_every_table(writer, rows):
