@@ -26,6 +26,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from expectations.checks import CheckResult, load_catalogue, record_results, run_sql_checks
+from expectations.gate import QualityGate, QualityGateError
+from expectations.gx_suites import run_gx_checks
+from expectations.run_report import build_run_report, markdown_summary, write_run_report
 from transforms.deid.apply import (
     DeidContext,
     read_patient_index,
@@ -68,7 +72,10 @@ from warehouse import (
 )
 from warehouse.evidence import record_csv_columns, record_evidence, record_notes_scrubber
 from warehouse.leak_scan import LeakDetectedError, record_leak_scan, scan_files, scan_warehouse
+from warehouse.ledger import amend_run_failed
 from warehouse.risk import INTERNAL_K, RiskRow, measure_risk
+from warehouse.run_history import record_table_counts
+from warehouse.study import build_study
 
 SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
 PHI_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -113,6 +120,7 @@ class RunSummary(ResourceTally):
     risk: list[dict] = field(default_factory=list)
     leak_scan: dict = field(default_factory=dict)
     notes_scrubber: dict = field(default_factory=dict)
+    failed_checks: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -191,7 +199,24 @@ def prescan_task(tables: dict[str, pa.Table], tokens: TokenIndex, key: bytes, ru
     return result.report()
 
 
-@task(name="load-warehouse", retries=1, retry_delay_seconds=10, **PHI_TASK)
+def _retry_unless_refused(task, task_run, state) -> bool:
+    """Retry a load that broke (I/O, a lock), never one the gate or the leak scan refused."""
+    try:
+        state.result(raise_on_failure=True)
+    except (QualityGateError, LeakDetectedError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(
+    name="load-warehouse",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=_retry_unless_refused,
+    **PHI_TASK,
+)
 def load_task(
     warehouse: Path,
     run_id: str,
@@ -200,17 +225,38 @@ def load_task(
     staged: list[StagedFile],
     key: bytes,
     definitions: dict,
+    gate: QualityGate,
     record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     scan_with: tuple[TokenIndex, bytes] | None = None,
 ) -> tuple[dict[str, LoadCounts], list[RiskRow], dict | None]:
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
-        counts = load_run(con, run_id, tables, full, definitions=definitions)
+        try:
+            # the gate runs inside the load transaction, after the MERGE: a fatal failure rolls
+            # the whole load back, so the tables keep yesterday's good state; the study tables
+            # are rebuilt in the same transaction, so they publish with the load or not at all
+            counts = load_run(
+                con,
+                run_id,
+                tables,
+                full,
+                definitions=definitions,
+                before_commit=[gate, build_study],
+            )
+        except QualityGateError:
+            # the refused files stay 'failed' in the ledger: the next run tries them again
+            with transaction(con):
+                _record_staged(con, run_id, staged, key, loaded=False)
+                if record_more is not None:
+                    record_more(con)
+            record_results(con, run_id, gate.results)
+            raise
         # bookkeeping after the load commits: a crash in between only makes the files load
         # again next time, which the idempotent MERGE makes harmless
         with transaction(con):
-            _record_staged(con, run_id, staged, key)
+            _record_staged(con, run_id, staged, key, loaded=True)
             if record_more is not None:
                 record_more(con)
+        record_results(con, run_id, gate.results)
         # k-anonymity of the patients as loaded (k = 5 internally; exports enforce 11)
         risk = measure_risk(con, run_id, k=INTERNAL_K)
         # the whole warehouse (audit tables too) after the load: a hit fails the run, so the
@@ -224,9 +270,17 @@ def load_task(
 
 
 def _record_staged(
-    con: duckdb.DuckDBPyConnection, run_id: str, staged: list[StagedFile], key: bytes
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    staged: list[StagedFile],
+    key: bytes,
+    *,
+    loaded: bool,
 ) -> None:
-    """Ledger rows for the staged files: manifest, per-type balance, quarantine (value-free)."""
+    """Ledger rows for the staged files: manifest, per-type balance, quarantine (value-free).
+
+    Files of a load the gate refused are recorded ``failed`` with nothing loaded.
+    """
     record_files(
         con,
         run_id,
@@ -237,8 +291,9 @@ def _record_staged(
                 format=item.file.format,
                 size_bytes=item.file.size_bytes,
                 resources_read=item.resources_read,
-                resources_loaded=item.resources.num_rows,
+                resources_loaded=item.resources.num_rows if loaded else 0,
                 resources_quarantined=item.resources_quarantined,
+                status="loaded" if loaded else "failed",
             )
             for item in staged
         ],
@@ -251,7 +306,7 @@ def _record_staged(
                 file_sha256=item.file.sha256,
                 resource_type=resource_type,
                 read=read,
-                loaded=read - item.quarantined_by_type.get(resource_type, 0),
+                loaded=read - item.quarantined_by_type.get(resource_type, 0) if loaded else 0,
                 quarantined=item.quarantined_by_type.get(resource_type, 0),
             )
             for item in staged
@@ -281,6 +336,19 @@ def _csv_column_rows(staged: list[StagedFile]) -> list[tuple]:
                 for header, count in sorted(counter.items())
             ]
     return rows
+
+
+@task(name="data-quality-batch", **PHI_TASK)
+def gx_checks_task(tables: dict[str, pa.Table], data_docs: Path) -> list[CheckResult]:
+    """The Great Expectations suites on the de-identified batch (results hold counts only)."""
+    return run_gx_checks(tables, data_docs_dir=data_docs)
+
+
+@task(name="data-quality-recheck")
+def recheck_task(warehouse: Path, run_id: str, definitions: dict) -> list[CheckResult]:
+    """A run with nothing new to load still checks the warehouse, so every run has a report."""
+    with open_warehouse(warehouse, definitions=definitions) as con:
+        return run_sql_checks(con, run_id, checks=[c for c in load_catalogue() if c.kind == "sql"])
 
 
 @task(name="publish-snapshot", retries=2, retry_delay_seconds=5)
@@ -463,6 +531,7 @@ def nightly_refresh(
                 if scrubber_check is not None:
                     record_notes_scrubber(con, run_id, SCRUBBER_VERSION, scrubber_check)
 
+            gate = QualityGate(batch_results=gx_checks_task(tables, reports_path / run_id / "gx"))
             load_counts, risk, warehouse_scan = load_task(
                 warehouse_path,
                 run_id,
@@ -471,6 +540,7 @@ def nightly_refresh(
                 staged,
                 keys.file_name,
                 definitions,
+                gate,
                 record_run_evidence,
                 (tokens, keys.scan_index) if tokens is not None else None,
             )
@@ -481,7 +551,14 @@ def nightly_refresh(
             ]
             progress.advance("load")
             summary.files_loaded = len(todo)
+        else:  # nothing new: the checks still judge the warehouse, for this run's report
+            recheck_task(warehouse_path, run_id, definitions)
         summary.status = "succeeded"
+    except QualityGateError as exc:
+        summary.status, summary.error = "failed", "QualityGateError"
+        summary.failed_checks = [result.check_id for result in exc.failures]
+        logger.error("%s", exc)  # names checks and counts only
+        raise
     except Exception as exc:
         summary.status = "failed"
         # class and our own message only: never the text of a library exception about the data
@@ -490,45 +567,43 @@ def nightly_refresh(
     finally:
         summary.seconds = round(time.perf_counter() - started, 3)
         logging.getLogger("prefect").removeHandler(log_capture)
-        report = write_run_report(summary)
+        report_paths, markdown = report_task(summary, warehouse_path, definitions, full)
         report_scan = None
-        if tokens is not None:  # the report must hold no identifier either
+        if tokens is not None:  # the reports (and the run's log) must hold no identifier either
             report_scan = scan_files(
-                {"report.run-json": report},
+                {
+                    f"report.{path.relative_to(reports_path / run_id).as_posix().replace('/', '.')}"[
+                        :64
+                    ]: path
+                    for path in sorted((reports_path / run_id).rglob("*"))
+                    if path.is_file() and path.suffix in _SCANNED_REPORT_SUFFIXES
+                },
                 tokens,
                 keys.scan_index,
-                texts=[("log.prefect", log_capture.text())],
+                texts=[("log.prefect", log_capture.text()), ("artifact.markdown", markdown)],
             )
             summary.leak_scan["report"] = report_scan.report()
-            if not report_scan.clean:  # in the report or in the logs
-                report.write_text(
-                    '{"withheld": "the leak scan found an identifier in this report"}\n'
-                )
-                summary.status, summary.error = "failed", "LeakDetectedError"
         with open_warehouse(warehouse_path, full_refresh=full, definitions=definitions) as con:
             if report_scan is not None:
                 record_leak_scan(con, run_id, report_scan)
-            finish_run(
-                con,
-                run_id,
-                summary.status,
-                RunCounts(
-                    files_seen=summary.files_seen,
-                    files_loaded=summary.files_loaded,
-                    files_skipped=summary.files_skipped_already_loaded,
-                    resources_read=summary.resources_read,
-                    resources_loaded=summary.resources_read - summary.resources_quarantined,
-                    resources_quarantined=summary.resources_quarantined,
-                ),
-                error_summary=summary.error,
+                if not report_scan.clean:  # in a report file or in the logs
+                    _withhold(reports_path / run_id)
+                    summary.status, summary.error = "failed", "LeakDetectedError"
+                    amend_run_failed(con, run_id, "LeakDetectedError")
+        if report_scan is None or report_scan.clean:
+            create_markdown_artifact(
+                key="nightly-refresh-summary",
+                markdown=markdown,
+                description=f"chartetl nightly refresh {run_id}: {summary.status}",
             )
     if summary.status != "succeeded":  # only the report scan can fail a run at this point
         raise LeakDetectedError(
-            "the run report held an identifier; it was withheld and nothing published"
+            "a run report held an identifier; the reports were withheld and nothing published"
         )
-    # publish only a run that loaded, scanned clean and reported clean
+    # publish only a run that loaded, passed the gate, scanned clean and reported clean
     if summary.files_loaded or not snapshot_path.exists():
         snapshot_task(warehouse_path, snapshot_path, definitions)
+    logger.info("run %s %s; report %s", run_id, summary.status, report_paths["html"])
     return asdict(summary)
 
 
@@ -549,28 +624,47 @@ class _LogCapture(logging.Handler):
         return "\n".join(self.lines)
 
 
-def write_run_report(summary: RunSummary) -> Path:
-    """``<reports>/<run_id>/run.json`` and a Prefect markdown artifact (both value-free)."""
+_SCANNED_REPORT_SUFFIXES = frozenset({".json", ".html", ".md", ".txt", ".js", ".css"})
+
+
+@task(name="write-reports")
+def report_task(
+    summary: RunSummary, warehouse: Path, definitions: dict, full: bool
+) -> tuple[dict[str, Path], str]:
+    """Finish the run in the ledger and write its reports: run.json, report.json, report.html.
+
+    The table counts are recorded first so the run-over-run comparison has them; the GX Data
+    Docs, when the batch suites ran, are already in the folder and get linked.
+    """
     folder = Path(summary.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "run.json"
-    path.write_text(json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    rows = "\n".join(
-        f"| {name} | {c['inserted']} | {c['updated']} | {c['unchanged']} |"
-        for name, c in sorted(summary.rows_by_table.items())
+    run_json = folder / "run.json"
+    run_json.write_text(
+        json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    create_markdown_artifact(
-        key="nightly-refresh-summary",
-        markdown=(
-            f"# chartetl run {summary.run_id}: {summary.status}\n\n"
-            f"Profile {summary.profile}, key fingerprint `{summary.key_fingerprint}`, "
-            f"config `{summary.config_hash}`.\n\n"
-            f"Files: {summary.files_seen} seen, {summary.files_loaded} loaded, "
-            f"{summary.files_skipped_already_loaded} already loaded.\n"
-            f"Resources: {summary.resources_read} read, {summary.resources_quarantined} quarantined.\n\n"
-            "| table | inserted | updated | unchanged |\n|---|---|---|---|\n"
-            f"{rows}\n\nReport: `{path}`\n"
-        ),
-        description="chartetl nightly refresh",
-    )
-    return path
+    with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
+        record_table_counts(con, summary.run_id)
+        finish_run(
+            con,
+            summary.run_id,
+            summary.status,
+            RunCounts(
+                files_seen=summary.files_seen,
+                files_loaded=summary.files_loaded,
+                files_skipped=summary.files_skipped_already_loaded,
+                resources_read=summary.resources_read,
+                resources_loaded=summary.resources_read - summary.resources_quarantined,
+                resources_quarantined=summary.resources_quarantined,
+            ),
+            error_summary=summary.error,
+        )
+        report = build_run_report(con, summary.run_id, summary=asdict(summary))
+    paths = {"run": run_json, **write_run_report(folder, report)}
+    return paths, markdown_summary(report, paths["html"])
+
+
+def _withhold(folder: Path) -> None:
+    """Replace every report file with a notice: one of them held an identifier."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.write_text("withheld: the leak scan found an identifier in this run's reports\n")

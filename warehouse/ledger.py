@@ -208,6 +208,26 @@ def finish_run(
     )
 
 
+def amend_run_failed(con: duckdb.DuckDBPyConnection, run_id: str, error_summary: str) -> None:
+    """Mark a finished run failed after the fact: its report turned out to hold an identifier.
+
+    Args:
+        con: the read-write warehouse connection.
+        run_id: a finished run.
+        error_summary: the error class to record (never a message about the data).
+
+    Raises:
+        LedgerError: unknown run, or a run still running (finish it with finish_run).
+    """
+    current = _run_status(con, run_id)
+    if current not in ("succeeded", "failed"):
+        raise LedgerError(f"run {run_id!r} has not finished (status: {current or 'not recorded'})")
+    con.execute(
+        "UPDATE audit.runs SET status = 'failed', error_summary = ? WHERE run_id = ?",
+        [error_summary, run_id],
+    )
+
+
 def loaded_file_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The SHA-256 of every file already loaded: an incremental run skips these.
 

@@ -1,0 +1,129 @@
+"""The data-quality gate in the nightly flow: planted defects are caught, fatal ones stop the publish."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from expectations.gate import QualityGateError
+from tests.flows.conftest import Workspace
+from transforms.synth import generate, write_export
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+# Every defect class of transforms/synth/defects.py and the check meant to catch it, with the
+# number of violating rows it must report. The three broken-record classes never reach a table:
+# validation quarantines them (counted separately below).
+CAUGHT_BY = {
+    "dangling_reference": ("fk_conditions_visit", 1),
+    "visit_before_birth": ("plausibility_visits_start_after_birth", 1),
+    "implausible_dose": ("plausibility_naltrexone_dose_range", 1),
+    "compass_answer_out_of_range": ("conformance_compass31_answer_codes", 1),
+    "required_binding_violation": ("batch_visits_status_in_value_set", 1),
+    # the same Encounter twice and an Observation id reused: both copies of each are counted
+    "duplicate_identical": ("batch_visits_key_unique", 2),
+    "duplicate_conflicting": ("batch_observations_key_unique", 2),
+}
+QUARANTINED = {"malformed_unit": 1, "invalid_r4_model": 3}
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_results(workspace: Workspace, run_id: str) -> dict[str, tuple]:
+    return {
+        check_id: (status, severity, violating)
+        for check_id, status, severity, violating in workspace.query(
+            "SELECT check_id, status, severity, rows_violating FROM audit.check_results "
+            "WHERE run_id = ?",
+            [run_id],
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory, prefect_harness):
+    """Night 1 loads the clean paper export; night 2 adds the same export with planted defects."""
+    workspace = Workspace(tmp_path_factory.mktemp("gate") / "ws")
+    write_export(generate("paper", seed=0), "ndjson", workspace.inbox / "night-1")
+    first = workspace.run()
+    snapshot = workspace.warehouse.with_suffix(".snapshot.duckdb")
+    before = {
+        "snapshot": _sha256(snapshot),
+        "tables": workspace.tables(),
+        "study": _study_tables(workspace),
+    }
+    defects = generate("paper", seed=0, defects=True)
+    write_export(defects, "ndjson", workspace.inbox / "night-2")
+    with pytest.raises(QualityGateError) as refused:
+        workspace.run()
+    ((second_run,),) = workspace.query(
+        "SELECT run_id FROM audit.runs WHERE run_id <> ?", [first["run_id"]]
+    )
+    return workspace, first, second_run, before, refused.value, snapshot, defects
+
+
+def _study_tables(workspace: Workspace) -> dict[str, list]:
+    names = workspace.query(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'study' ORDER BY 1"
+    )
+    return {
+        name: sorted(workspace.query(f"SELECT * FROM study.{name}"), key=repr) for (name,) in names
+    }
+
+
+def test_a_clean_export_passes_every_fatal_check(gated):
+    workspace, first, *_ = gated
+    assert first["status"] == "succeeded"
+    results = _check_results(workspace, first["run_id"])
+    assert len(results) >= 40  # the whole catalogue ran: SQL checks and batch suites
+    fatal = {check: row for check, row in results.items() if row[1] == "fatal"}
+    assert fatal and all(row[0] in ("passed", "not_applicable") for row in fatal.values()), {
+        check: row for check, row in fatal.items() if row[0] not in ("passed", "not_applicable")
+    }
+
+
+def test_every_planted_defect_is_caught_by_its_check_with_the_right_count(gated):
+    workspace, _, run_id, _, _, _, defects = gated
+    assert set(CAUGHT_BY) | set(QUARANTINED) == set(defects.defect_counts())
+    results = _check_results(workspace, run_id)
+    for defect, (check_id, violating) in CAUGHT_BY.items():
+        status, _, counted = results[check_id]
+        assert (status, counted) == ("failed", violating), (defect, check_id, results[check_id])
+    quarantined = dict(
+        workspace.query(
+            "SELECT error_class, count(*) FROM audit.quarantine WHERE run_id = ? GROUP BY 1",
+            [run_id],
+        )
+    )
+    assert sum(quarantined.values()) == sum(QUARANTINED.values()), quarantined
+
+
+def test_fatal_failures_fail_the_run_and_name_the_checks(gated):
+    workspace, _, run_id, _, refused, _, _ = gated
+    failed = {result.check_id for result in refused.failures}
+    assert {"fk_conditions_visit", "batch_visits_status_in_value_set"} <= failed
+    assert all(result.severity == "fatal" for result in refused.failures)
+    for check_id in failed:
+        assert check_id in str(refused)
+    assert workspace.query("SELECT status FROM audit.runs WHERE run_id = ?", [run_id]) == [
+        ("failed",)
+    ]
+    # the refused files stay unloaded: the next run tries them again
+    statuses = workspace.query(
+        "SELECT DISTINCT status FROM audit.files WHERE first_run_id = ?", [run_id]
+    )
+    assert statuses == [("failed",)]
+    report = json.loads((workspace.reports / run_id / "run.json").read_text())
+    assert report["status"] == "failed" and report["error"] == "QualityGateError"
+    assert set(report["failed_checks"]) == failed
+
+
+def test_a_refused_run_leaves_the_tables_and_the_snapshot_exactly_as_before(gated):
+    workspace, _, _, before, _, snapshot, _ = gated
+    assert _sha256(snapshot) == before["snapshot"]  # byte-identical
+    assert workspace.tables() == before["tables"]  # lineage columns included
+    assert _study_tables(workspace) == before["study"]
