@@ -61,14 +61,19 @@ subtypes as (
         subtype_number as item_number,
         'subtype' as section,
         'subtype_' || subtype as measure,
-        'dysautonomia subtype: ' || replace(subtype, '_', ' ') as label,
+        'dysautonomia subtype: ' || subtype_label as label,
         null::varchar as timepoint,
         null::varchar as score,
         (select count(*) from cohort where cohort.subtype = subtypes.subtype) as n,
         totals.patients as denominator,
         null::double as mean,
         null::double as sd
-    from (values (1, 'pots'), (2, 'general'), (3, 'stiff_person')) as subtypes (subtype_number, subtype)
+    from (
+        values
+            (1, 'pots', 'POTS'),
+            (2, 'general', 'general dysautonomia'),
+            (3, 'stiff_person', 'stiff person syndrome')
+    ) as subtypes (subtype_number, subtype, subtype_label)
     cross join totals
 ),
 
@@ -132,7 +137,7 @@ comorbidities as (
         comorbidity_number as item_number,
         'comorbidities' as section,
         'comorbidity_' || comorbidity as measure,
-        'comorbidity: ' || replace(comorbidity, '_', ' ') as label,
+        'comorbidity: ' || comorbidity_label as label,
         null::varchar as timepoint,
         null::varchar as score,
         (
@@ -145,13 +150,13 @@ comorbidities as (
         null::double as sd
     from (
         values
-            (1, 'fibromyalgia'),
-            (2, 'small_fiber_neuropathy'),
-            (3, 'ehlers_danlos'),
-            (4, 'mast_cell_activation'),
-            (5, 'migraine'),
-            (6, 'chronic_pain')
-    ) as comorbidity_list (comorbidity_number, comorbidity)
+            (1, 'fibromyalgia', 'fibromyalgia'),
+            (2, 'small_fiber_neuropathy', 'small fiber neuropathy'),
+            (3, 'ehlers_danlos', 'Ehlers-Danlos syndrome'),
+            (4, 'mast_cell_activation', 'mast cell activation'),
+            (5, 'migraine', 'migraine'),
+            (6, 'chronic_pain', 'chronic pain')
+    ) as comorbidity_list (comorbidity_number, comorbidity, comorbidity_label)
     cross join totals
 ),
 
