@@ -127,3 +127,72 @@ def test_a_refused_run_leaves_the_tables_and_the_snapshot_exactly_as_before(gate
     assert _sha256(snapshot) == before["snapshot"]  # byte-identical
     assert workspace.tables() == before["tables"]  # lineage columns included
     assert _study_tables(workspace) == before["study"]
+
+
+def _planted_resources(export, tmp_path) -> dict[str, dict]:
+    """The planted resources of a defect export, by defect kind (first one of each kind)."""
+    folder = tmp_path / "defects-ndjson"
+    write_export(export, "ndjson", folder)
+    by_id = {}
+    for path in folder.glob("*.ndjson"):
+        for line in path.read_text().splitlines():
+            try:
+                resource = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the deliberately truncated line
+            if "resourceType" not in resource:
+                continue  # the bulk export's log
+            by_id.setdefault((resource["resourceType"], resource["id"]), resource)
+    return {
+        defect.kind: by_id[(defect.resource_type, defect.resource_id)]
+        for defect in reversed(export.defects)
+        if (defect.resource_type, defect.resource_id) in by_id
+    }
+
+
+def _replace_dose(node, old: float, new: float) -> None:
+    if isinstance(node, dict):
+        if node.get("value") == old and "unit" in node:
+            node["value"] = new
+        for child in node.values():
+            _replace_dose(child, old, new)
+    elif isinstance(node, list):
+        for child in node:
+            _replace_dose(child, old, new)
+
+
+def test_two_runs_compare_new_resolved_and_persisting_failures(tmp_path, prefect_harness):
+    """Night A plants an implausible dose and a visit before birth (warnings: the run publishes);
+    night B corrects the dose and adds an out-of-range COMPASS-31 answer."""
+    workspace = Workspace(tmp_path / "ws")
+    write_export(generate("paper", seed=0), "ndjson", workspace.inbox / "clean")
+    planted = _planted_resources(generate("paper", seed=0, defects=True), tmp_path)
+    dose_order = planted["implausible_dose"]
+
+    def deliver(name: str, resources: list[dict]) -> None:
+        (workspace.inbox / name).write_text("".join(json.dumps(r) + "\n" for r in resources))
+
+    deliver("night-a.ndjson", [dose_order, planted["visit_before_birth"]])
+    night_a = workspace.run()
+    corrected = json.loads(json.dumps(dose_order))
+    _replace_dose(corrected, 500, 50)
+    assert corrected != dose_order
+    deliver("night-b.ndjson", [corrected, planted["compass_answer_out_of_range"]])
+    night_b = workspace.run()
+    assert night_a["status"] == night_b["status"] == "succeeded"  # warnings publish
+
+    report = json.loads((workspace.reports / night_b["run_id"] / "report.json").read_text())
+    comparison = report["comparison"]
+    listed = {
+        kind: {entry["check_id"] for entry in comparison[kind]}
+        for kind in ("new_failures", "resolved_failures", "persisting_failures")
+    }
+    assert listed == {
+        "new_failures": {"conformance_compass31_answer_codes"},
+        "resolved_failures": {"plausibility_naltrexone_dose_range"},
+        "persisting_failures": {"plausibility_visits_start_after_birth"},
+    }
+    assert report["run"]["run_id"] == night_b["run_id"]
+    html = (workspace.reports / night_b["run_id"] / "report.html").read_text()
+    for check_id in set().union(*listed.values()):
+        assert check_id in html
