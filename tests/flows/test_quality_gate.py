@@ -122,6 +122,30 @@ def test_fatal_failures_fail_the_run_and_name_the_checks(gated):
     assert set(report["failed_checks"]) == failed
 
 
+def test_the_refused_run_is_reported_and_its_reports_scanned_clean(gated):
+    workspace, _, run_id, *_ = gated
+    folder = workspace.reports / run_id
+    report = json.loads((folder / "report.json").read_text())
+    assert report["run"]["status"] == "failed"
+    failing = {row["check_id"] for row in report["checks"] if row["status"] == "failed"}
+    assert {check for check, _ in CAUGHT_BY.values()} <= failing
+    # the GX Data Docs were built beside the report and are linked from it
+    assert (folder / "gx" / "index.html").is_file()
+    assert 'href="gx/index.html"' in (folder / "report.html").read_text()
+    # every report file and the run's log were scanned for the patients' identifiers: no hit
+    scanned = dict(
+        workspace.query(
+            "SELECT location, hits FROM audit.leak_scan WHERE run_id = ? AND location LIKE 'file:%'",
+            [run_id],
+        )
+    )
+    assert {"file:report.report.json", "file:report.report.html", "file:report.run.json"} <= set(
+        scanned
+    )
+    assert any(location.startswith("file:report.gx.") for location in scanned)
+    assert sum(scanned.values()) == 0
+
+
 def test_a_refused_run_leaves_the_tables_and_the_snapshot_exactly_as_before(gated):
     workspace, _, _, before, _, snapshot, _ = gated
     assert _sha256(snapshot) == before["snapshot"]  # byte-identical
@@ -196,3 +220,18 @@ def test_two_runs_compare_new_resolved_and_persisting_failures(tmp_path, prefect
     html = (workspace.reports / night_b["run_id"] / "report.html").read_text()
     for check_id in set().union(*listed.values()):
         assert check_id in html
+
+
+def test_the_refused_run_leaves_a_prefect_artifact_pointing_to_its_report(gated):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    workspace, _, run_id, *_ = gated
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-refresh-summary"]))
+        )
+    (markdown,) = [a.data for a in artifacts if run_id in str(a.data)]
+    assert "failed" in markdown
+    assert "fk_conditions_visit" in markdown and "batch_visits_status_in_value_set" in markdown
+    assert str(workspace.reports / run_id / "report.html") in markdown
