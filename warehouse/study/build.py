@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from ..sqltools import quote_identifier, quote_literal
 from .config import StudyConfig, load_study_config
 
 STUDY_SCHEMA = "study"
+_log = logging.getLogger(__name__)
 MODELS_DIR = Path(__file__).resolve().parents[1] / "sql" / "study"
 DOCS_FILE = MODELS_DIR / "schema.yaml"
 
@@ -48,7 +50,7 @@ _DATE_COLUMNS = (
 
 
 class StudyBuildError(WarehouseError):
-    """The warehouse cannot hold this study: core tables missing, or dates reduced to years."""
+    """The database is no chartetl warehouse: the core tables the study reads are missing."""
 
 
 @dataclass(frozen=True)
@@ -104,18 +106,29 @@ def build_study(
         con: a read-write connection to a warehouse with the core tables.
         config: the study config; None for the shipped ``warehouse/study/ldn.yaml``.
 
+    A warehouse whose core dates are years (profile SH) cannot give the study's day windows:
+    then no study table is built, any left from an earlier profile are dropped, a warning is
+    logged and the result is empty.
+
     Returns:
-        Rows per study table, by table name (without the schema), in build order.
+        Rows per study table, by table name (without the schema), in build order; empty when
+        the warehouse holds years instead of dates.
 
     Raises:
         StudyConfigError: the shipped config is invalid (when config is None).
-        StudyBuildError: the core tables are missing, or hold years instead of dates (profile
-            SH); raised before anything is written.
+        StudyBuildError: the core tables are missing; raised before anything is written.
         duckdb.Error: a model failed; nothing of the build is left behind when it ran in its
             own transaction, and the caller's transaction is left to the caller to roll back.
     """
     config = load_study_config() if config is None else config
-    _check_core_dates(con)
+    no_dates = _why_no_dates(con)
+    if no_dates is not None:
+        # Not an error: profile SH is a valid way to run the warehouse, and the load must not
+        # fail over it. Study tables left from an earlier profile would hold finer dates.
+        _log.warning("study tables not built: %s", no_dates)
+        with _transaction_unless_open(con):
+            con.execute(f"DROP SCHEMA IF EXISTS {STUDY_SCHEMA} CASCADE")
+        return {}
     with _transaction_unless_open(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {STUDY_SCHEMA}")
         _write_config(con, config)
@@ -131,7 +144,8 @@ def build_study(
         }
 
 
-def _check_core_dates(con: duckdb.DuckDBPyConnection) -> None:
+def _why_no_dates(con: duckdb.DuckDBPyConnection) -> str | None:
+    """None when the core tables hold dates; else why the study cannot be built on them."""
     types = dict(
         ((table, column), data_type)
         for table, column, data_type in con.execute(
@@ -149,10 +163,11 @@ def _check_core_dates(con: duckdb.DuckDBPyConnection) -> None:
                 "warehouse (open_warehouse creates the core tables)"
             )
         if data_type != "DATE":
-            raise StudyBuildError(
+            return (
                 f"core.{table}.{column} is {data_type}, not DATE: the study's day windows need "
                 "dates, which profiles ED and LDS keep and profile SH reduces to years"
             )
+    return None
 
 
 @contextmanager

@@ -87,11 +87,25 @@ def test_on_its_own_a_failing_build_leaves_the_previous_study(writer, rows):
     assert study_state(writer) == before
 
 
-def test_a_warehouse_with_years_instead_of_dates_is_refused(tmp_path):
-    with open_warehouse(tmp_path / "sh.duckdb", definitions=core_tables(profile="SH")) as con:
-        with pytest.raises(StudyBuildError, match=r"core\.visits\.start_date is INTEGER, not DATE"):
-            build_study(con)
+def test_a_warehouse_with_years_instead_of_dates_gets_no_study(tmp_path, caplog):
+    definitions = core_tables(profile="SH")
+    with open_warehouse(tmp_path / "sh.duckdb", definitions=definitions) as con:
+        # left from an earlier profile: finer dates than SH allows
+        con.execute(
+            "CREATE SCHEMA study; CREATE TABLE study.timepoints AS SELECT DATE '2024-01-02' d"
+        )
+        with caplog.at_level("WARNING", logger="warehouse.study.build"):
+            assert build_study(con) == {}
+        assert "core.visits.start_date is INTEGER, not DATE" in caplog.text
         assert study_state(con) == {}
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'study'"
+        ).fetchall() == [(0,)]
+        # as a step of the load, it lets the load commit
+        counts = load_run(
+            con, "run-sh", {}, False, definitions=definitions, before_commit=[build_study]
+        )
+        assert "visits" in counts
 
 
 def test_a_database_without_core_tables_is_refused():
