@@ -408,7 +408,37 @@ def demo_command(
         reports=str(workdir / "reports"),
     )
     _print_summary(summary)
+    _print_study_summary(Path(summary["snapshot"]))
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
+
+
+def _print_study_summary(snapshot: Path) -> None:
+    """study.summary as the analysts' snapshot holds it: measure, value, n/denominator, %."""
+    import duckdb
+
+    if not snapshot.is_file():
+        return
+    try:
+        with duckdb.connect(str(snapshot), read_only=True) as con:
+            rows = con.execute(
+                "SELECT section, label, display, n, denominator, percent FROM study.summary "
+                "ORDER BY measure_number"
+            ).fetchall()
+    except duckdb.CatalogException:  # a snapshot published before the study tables existed
+        console.print("study.summary: not in the snapshot")
+        return
+    table = Table(title=f"study.summary ({snapshot.name})")
+    for heading in ("measure", "value", "n/denominator", "%"):
+        table.add_column(heading, justify="left" if heading in ("measure", "value") else "right")
+    for index, (section, label, display, n, denominator, percent) in enumerate(rows):
+        table.add_row(
+            label,
+            display,
+            str(n) if denominator is None else f"{n}/{denominator}",
+            "" if percent is None else f"{percent:.2f}",
+            end_section=index + 1 < len(rows) and rows[index + 1][0] != section,
+        )
+    console.print(table)
 
 
 @app.command("export")
