@@ -10,14 +10,21 @@ text kept as text) and embedded inline; next to each one, a ``<script type="appl
 id="figure-<name>-data">`` block holds the exact data it plots. The page fetches nothing: inline
 CSS and SVG only, under a Content-Security-Policy of ``default-src 'none'``.
 
-The nightly flow writes it beside the run report::
+The nightly flow writes it beside the run report, once ``finish_run`` has recorded the run
+(``report_task``), and before the report files are leak-scanned::
 
-    with open_read_only(warehouse_path) as con:
-        write_study_report(con, reports_path / run_id, run_id=run_id)
+    try:
+        write_study_report(con, Path(summary.report_dir))
+    except StudyReportError:  # no study tables yet: the first load failed
+        ...
+
+Without ``run_id`` the report names the latest succeeded run that loaded files: the run that
+built the study tables, also when the current run loaded nothing or failed its gate.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import math
@@ -268,6 +275,10 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if value is None or isinstance(value, (str, int, bool)):
         return value
+    if isinstance(value, dt.datetime):  # warehouse timestamps are naive UTC
+        return value.isoformat(timespec="seconds") + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return str(value)
 
 

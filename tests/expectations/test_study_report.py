@@ -443,5 +443,6 @@ def test_run_id_comes_from_the_ledger_when_runs_are_recorded(paper_path, tmp_pat
         explicit = build_study_report(con, run_id="r-nothing-new")
     assert report["source"]["run_id"] == "r-loaded"  # the last run that loaded built the study
     assert report["source"]["profile"] == "ED"
+    assert report["source"]["run_finished_at"] == "2025-01-01T02:05:00Z"
     assert "(The run's profile is not recorded" not in report["notes"]["dates"]
     assert explicit["source"]["run_id"] == "r-nothing-new"
