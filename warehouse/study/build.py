@@ -102,13 +102,13 @@ def build_study(
     load or not at all): it never begins, commits or checkpoints that transaction. Called
     outside a transaction it opens and commits its own, so it is all-or-nothing either way.
 
-    Args:
-        con: a read-write connection to a warehouse with the core tables.
-        config: the study config; None for the shipped ``warehouse/study/ldn.yaml``.
-
     A warehouse whose core dates are years (profile SH) cannot give the study's day windows:
     then no study table is built, any left from an earlier profile are dropped, a warning is
     logged and the result is empty.
+
+    Args:
+        con: a read-write connection to a warehouse with the core tables.
+        config: the study config; None for the shipped ``warehouse/study/ldn.yaml``.
 
     Returns:
         Rows per study table, by table name (without the schema), in build order; empty when
