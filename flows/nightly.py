@@ -30,6 +30,7 @@ from expectations.checks import CheckResult, load_catalogue, record_results, run
 from expectations.gate import QualityGate, QualityGateError
 from expectations.gx_suites import run_gx_checks
 from expectations.run_report import build_run_report, markdown_summary, write_run_report
+from expectations.study_report import StudyReportError, write_study_report
 from transforms.deid.apply import (
     DeidContext,
     read_patient_index,
@@ -631,7 +632,10 @@ _SCANNED_REPORT_SUFFIXES = frozenset({".json", ".html", ".md", ".txt", ".js", ".
 def report_task(
     summary: RunSummary, warehouse: Path, definitions: dict, full: bool
 ) -> tuple[dict[str, Path], str]:
-    """Finish the run in the ledger and write its reports: run.json, report.json, report.html.
+    """Finish the run in the ledger and write its reports: run, data quality, study.
+
+    Files: run.json, report.json and report.html (the auditors' run report), study_report.html
+    and study_report.json (the study tables as published).
 
     The table counts are recorded first so the run-over-run comparison has them; the GX Data
     Docs, when the batch suites ran, are already in the folder and get linked.
@@ -659,7 +663,12 @@ def report_task(
             error_summary=summary.error,
         )
         report = build_run_report(con, summary.run_id, summary=asdict(summary))
-    paths = {"run": run_json, **write_run_report(folder, report)}
+        paths = {"run": run_json, **write_run_report(folder, report)}
+        try:  # the study as published (yesterday's when this run was refused)
+            study = write_study_report(con, folder)
+            paths |= {"study_html": study["html"], "study_json": study["json"]}
+        except StudyReportError:  # no study tables yet: no load has succeeded
+            pass
     return paths, markdown_summary(report, paths["html"])
 
 

@@ -84,6 +84,11 @@ def test_a_clean_export_passes_every_fatal_check(gated):
     assert fatal and all(row[0] in ("passed", "not_applicable") for row in fatal.values()), {
         check: row for check, row in fatal.items() if row[0] not in ("passed", "not_applicable")
     }
+    # the study was built in the same publish, and reported
+    (patients,) = workspace.query("SELECT count(*) FROM study.cohort")[0]
+    assert patients == 29
+    study = json.loads((workspace.reports / first["run_id"] / "study_report.json").read_text())
+    assert study["source"]["run_id"] == first["run_id"]
 
 
 def test_every_planted_defect_is_caught_by_its_check_with_the_right_count(gated):
@@ -123,10 +128,13 @@ def test_fatal_failures_fail_the_run_and_name_the_checks(gated):
 
 
 def test_the_refused_run_is_reported_and_its_reports_scanned_clean(gated):
-    workspace, _, run_id, *_ = gated
+    workspace, first, run_id, *_ = gated
     folder = workspace.reports / run_id
     report = json.loads((folder / "report.json").read_text())
     assert report["run"]["status"] == "failed"
+    # the study report shows the study as still published: built by the last good run
+    study = json.loads((folder / "study_report.json").read_text())
+    assert study["source"]["run_id"] == first["run_id"]
     failing = {row["check_id"] for row in report["checks"] if row["status"] == "failed"}
     assert {check for check, _ in CAUGHT_BY.values()} <= failing
     # the GX Data Docs were built beside the report and are linked from it
