@@ -39,25 +39,39 @@ class QualityGate:
     Expectations suites) join the verdict. A fatal failure raises ``QualityGateError``, which
     rolls the load back; the results stay available in ``results`` for the audit record either way.
 
+    Two gates run in the load: one on the core tables before the study build (``scope="core"``,
+    with the batch results) and one on the study tables after it (``scope="study"``).
+
     Attributes:
         batch_results: outcomes of the checks already run on the staged batch.
-        checks: the SQL checks to run (default: every SQL check of the catalogue).
+        scope: ``core`` (the core tables' SQL checks) or ``study`` (the study tables' checks).
+        checks: the SQL checks to run (default: the catalogue's SQL checks of the scope).
         run_date: the date the future-date checks compare with (default: today, UTC).
         results: every outcome, batch checks first; filled when the gate has run.
     """
 
     batch_results: list[CheckResult] = field(default_factory=list)
+    scope: str = "core"
     checks: Sequence[Check] | None = None
     run_date: dt.date | None = None
     results: list[CheckResult] = field(default_factory=list)
 
-    step_name = "data-quality-gate"  # how the loader names this step in a LoadError
+    @property
+    def step_name(self) -> str:
+        """How the loader names this step in a LoadError."""
+        return f"data-quality-gate-{self.scope}"
 
     def __call__(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Run the SQL checks on ``core`` and raise if any fatal check failed or errored."""
+        """Run the scope's SQL checks and raise if any fatal check failed or errored."""
+        if self.scope not in ("core", "study"):
+            raise ValueError("a quality gate's scope is 'core' or 'study'")
         checks = self.checks
         if checks is None:
-            checks = [check for check in load_catalogue() if check.kind == "sql"]
+            checks = [
+                check
+                for check in load_catalogue()
+                if check.kind == "sql" and check.is_study_check == (self.scope == "study")
+            ]
         self.results = list(self.batch_results) + evaluate_sql_checks(
             con, checks=checks, run_date=self.run_date
         )

@@ -227,21 +227,23 @@ def load_task(
     key: bytes,
     definitions: dict,
     gate: QualityGate,
+    study_gate: QualityGate,
     record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     scan_with: tuple[TokenIndex, bytes] | None = None,
 ) -> tuple[dict[str, LoadCounts], list[RiskRow], dict | None]:
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
         try:
-            # the gate runs inside the load transaction, after the MERGE: a fatal failure rolls
+            # the gates run inside the load transaction, after the MERGE: a fatal failure rolls
             # the whole load back, so the tables keep yesterday's good state; the study tables
-            # are rebuilt in the same transaction, so they publish with the load or not at all
+            # are rebuilt (and checked) in the same transaction: they publish with the load or
+            # not at all
             counts = load_run(
                 con,
                 run_id,
                 tables,
                 full,
                 definitions=definitions,
-                before_commit=[gate, build_study],
+                before_commit=[gate, build_study, study_gate],
             )
         except QualityGateError:
             # the refused files stay 'failed' in the ledger: the next run tries them again
@@ -249,7 +251,7 @@ def load_task(
                 _record_staged(con, run_id, staged, key, loaded=False)
                 if record_more is not None:
                     record_more(con)
-            record_results(con, run_id, gate.results)
+            record_results(con, run_id, gate.results + study_gate.results)
             raise
         # bookkeeping after the load commits: a crash in between only makes the files load
         # again next time, which the idempotent MERGE makes harmless
@@ -257,7 +259,7 @@ def load_task(
             _record_staged(con, run_id, staged, key, loaded=True)
             if record_more is not None:
                 record_more(con)
-        record_results(con, run_id, gate.results)
+        record_results(con, run_id, gate.results + study_gate.results)
         # k-anonymity of the patients as loaded (k = 5 internally; exports enforce 11)
         risk = measure_risk(con, run_id, k=INTERNAL_K)
         # the whole warehouse (audit tables too) after the load: a hit fails the run, so the
@@ -533,6 +535,7 @@ def nightly_refresh(
                     record_notes_scrubber(con, run_id, SCRUBBER_VERSION, scrubber_check)
 
             gate = QualityGate(batch_results=gx_checks_task(tables, reports_path / run_id / "gx"))
+            study_gate = QualityGate(scope="study")
             load_counts, risk, warehouse_scan = load_task(
                 warehouse_path,
                 run_id,
@@ -542,6 +545,7 @@ def nightly_refresh(
                 keys.file_name,
                 definitions,
                 gate,
+                study_gate,
                 record_run_evidence,
                 (tokens, keys.scan_index) if tokens is not None else None,
             )

@@ -132,10 +132,35 @@ def insert(
 
 
 def insert_clean_chart(con: duckdb.DuckDBPyConnection) -> None:
-    """Insert CLEAN_CHART into the core tables."""
+    """Insert CLEAN_CHART into the core tables, and the study tables the study checks read."""
     for table, rows in CLEAN_CHART.items():
         for row in rows:
             insert(con, table, row)
+    insert_clean_study(con)
+
+
+def insert_clean_study(con: duckdb.DuckDBPyConnection) -> None:
+    """A minimal study: patient p1's three timepoints and the follow-up window of the config."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS study")
+    con.execute(
+        "CREATE TABLE study.config_parameters AS SELECT * FROM (VALUES "
+        "('follow_up_min_days', '90'), ('follow_up_max_days', '270')) AS t(name, value)"
+    )
+    con.execute(
+        "CREATE TABLE study.timepoints (patient_id VARCHAR, timepoint VARCHAR, visit_date DATE)"
+    )
+    add_timepoint(con, "p1", "initial", dt.date(2019, 11, 1))
+    add_timepoint(con, "p1", "prescription", dt.date(2020, 1, 10))
+    add_timepoint(con, "p1", "follow_up", dt.date(2020, 6, 10))
+
+
+def add_timepoint(
+    con: duckdb.DuckDBPyConnection, patient_id: str, timepoint: str, visit_date: dt.date
+) -> None:
+    """One row of study.timepoints."""
+    con.execute(
+        "INSERT INTO study.timepoints VALUES (?, ?, ?)", [patient_id, timepoint, visit_date]
+    )
 
 
 def clone(

@@ -12,7 +12,15 @@ import pytest
 from expectations.checks import CheckResult, fatal_failures, run_sql_checks
 from warehouse import core_tables
 
-from .helpers import ALLOWED_KEY_COLUMNS, CLEAN_CHART, RUN_ID, clone, insert, stage_copy
+from .helpers import (
+    ALLOWED_KEY_COLUMNS,
+    CLEAN_CHART,
+    RUN_ID,
+    add_timepoint,
+    clone,
+    insert,
+    stage_copy,
+)
 
 Plant = Callable[[duckdb.DuckDBPyConnection], None]
 FUTURE = dt.date(2026, 6, 1)  # beyond run date 2025-01-01 + 365 days
@@ -142,6 +150,52 @@ def _plants() -> dict[str, tuple[Plant, int, str]]:
                     clone(con, "observations", "o1", observation_id="o4", value_num=-1.0),
                     clone(con, "observations", "o2", observation_id="o5", value_num=11.0),
                 ),
+                2,
+                "core",
+            ),
+            "plausibility_visits_before_death": (
+                lambda con: con.execute(
+                    # p1's visit is on 2020-01-10: a day after death; p2 dies on its visit day
+                    "UPDATE core.patients SET deceased_date = CASE patient_id "
+                    "WHEN 'p1' THEN DATE '2020-01-09' ELSE DATE '2021-05-01' END"
+                ),
+                1,
+                "core",
+            ),
+            "plausibility_meds_end_after_start": (
+                lambda con: (
+                    clone(
+                        con,
+                        "meds",
+                        "m1",
+                        med_id="m3",
+                        start_date=dt.date(2020, 1, 10),
+                        end_date=dt.date(2020, 1, 9),
+                    ),
+                    clone(  # a one-day order is fine
+                        con,
+                        "meds",
+                        "m1",
+                        med_id="m4",
+                        start_date=dt.date(2020, 1, 10),
+                        end_date=dt.date(2020, 1, 10),
+                    ),
+                ),
+                1,
+                "core",
+            ),
+            "plausibility_follow_up_after_prescription": (
+                lambda con: [
+                    add_timepoint(con, patient, timepoint, day)
+                    for patient, timepoint, day in [
+                        ("p2", "prescription", dt.date(2021, 5, 1)),
+                        ("p2", "follow_up", dt.date(2021, 4, 1)),  # before the prescription
+                        ("p3", "prescription", dt.date(2021, 1, 1)),
+                        ("p3", "follow_up", dt.date(2021, 9, 29)),  # day 271: outside
+                        ("p4", "prescription", dt.date(2021, 1, 1)),
+                        ("p4", "follow_up", dt.date(2021, 9, 28)),  # day 270: inside
+                    ]
+                ],
                 2,
                 "core",
             ),
