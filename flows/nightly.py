@@ -43,6 +43,7 @@ from transforms.deid.leakscan import TokenIndex, read_token_index, write_token_i
 from transforms.deid.note_corpus import evaluate, generate_corpus
 from transforms.deid.notes import SCRUBBER_VERSION
 from transforms.deid.pseudonyms import resource_pseudonym
+from transforms.deid.terms import TERMS_FILE
 from transforms.sources.csv_source import ColumnMap, load_column_map
 from transforms.sources.discover import Discovery, InputFile, discover, file_name_hash
 from transforms.sql_on_fhir import CompiledView, compile_view
@@ -126,9 +127,13 @@ class RunSummary(ResourceTally):
 
 
 def config_hash(views_dir: Path = VIEWS_DIR, maps: list[ColumnMap] | None = None) -> str:
-    """Hash of what decides the warehouse content: views, CSV maps (and, later, allow-lists)."""
+    """Hash of what decides the warehouse content: views, term and code allow-lists, CSV maps."""
     digest = hashlib.sha256()
-    for path in sorted(views_dir.glob("*.json")):
+    for path in [
+        *sorted(views_dir.glob("*.json")),
+        TERMS_FILE,
+        TERMS_FILE.with_name("allowlist.yaml"),
+    ]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     for column_map in maps or []:
         digest.update(column_map.name.encode() + b"\0" + column_map.sha256.encode())

@@ -46,6 +46,7 @@ DEID_CLASS_EFFECTS = {
     "zip3": "Postal code: the first 3 digits; restricted prefixes become 000.",
     "code": "Code, system or display from a terminology.",
     "value": "Clinical value: number, boolean or coded answer.",
+    "term": "A clinician's chosen wording: kept only when it is on the reviewed term list (transforms/deid/terms.yaml; case and spacing ignored), as the list spells it; anything else NULL and counted.",
     "text": "Free text: dropped, or scrubbed in the opt-in notes mode.",
 }
 """What each de-identification class does (architecture.md section 3, deid.md)."""

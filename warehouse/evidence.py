@@ -46,11 +46,13 @@ def record_evidence(
         "audit.deid_evidence",
         [[run_id, e.category, e.name, e.element, e.method, e.count] for e in evidence],
     )
-    _insert(
-        con,
-        "audit.deid_counts",
-        [[run_id, name, *asdict(counts).values()] for name, counts in sorted(table_counts.items())],
-    )
+    # the counts by column name; the per-column term counts are rows of audit.deid_evidence
+    rows, columns = [], None
+    for name, counts in sorted(table_counts.items()):
+        values = {k: v for k, v in asdict(counts).items() if isinstance(v, int)}
+        columns = ["run_id", "table_name", *values]
+        rows.append([run_id, name, *values.values()])
+    _insert(con, "audit.deid_counts", rows, columns)
     _insert(con, "audit.extensions", [[run_id, e.url, e.count, e.kept] for e in extensions])
     con.execute(
         "INSERT INTO audit.date_shift VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -79,11 +81,17 @@ def record_csv_columns(con: duckdb.DuckDBPyConnection, run_id: str, rows: Iterab
     _insert(con, "audit.csv_columns", [[run_id, *row] for row in rows])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) -> None:
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: list[list],
+    columns: list[str] | None = None,
+) -> None:
     """INSERT the rows (DuckDB's executemany refuses an empty list: nothing to do then)."""
     if rows:
         placeholders = ", ".join("?" * len(rows[0]))
-        con.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)
+        names = f" ({', '.join(columns)})" if columns else ""
+        con.executemany(f"INSERT INTO {table}{names} VALUES ({placeholders})", rows)
 
 
 def record_notes_scrubber(

@@ -361,8 +361,8 @@ def check_core_version(
             "the warehouse core tables were built from other view definitions ("
             + "; ".join(problems)
             + "). Loading would mis-load rows, so nothing was loaded: run a full refresh "
-            "(full_refresh=True), which rebuilds every core table from the current views and "
-            "reloads every input file"
+            "(chartetl run --full; full_refresh=True in Python), which rebuilds every core table "
+            "from the current views and reloads every input file"
         )
 
 

@@ -44,6 +44,7 @@ from .pseudonyms import (
     patient_reference_hash,
     resource_pseudonym,
 )
+from .terms import term_sql
 
 PATIENT_INDEX_FILE = "patient_index.parquet"
 # On a code or display column: the view column holding its coding's system (the allow-list
@@ -122,6 +123,10 @@ class TableDeidCounts:
     note_replacements: int = 0  # identifiers and dates replaced in note text
     ages_over_89_emptied: int = 0  # age quantities (in years) of 90 or more
     unresolved_patient_references: int = 0
+    terms_kept: int = 0  # term-class values on the term list (terms.yaml): its canonical term
+    terms_dropped: int = 0  # term-class values not on the term list: NULL
+    # per term-class column: {"kept": n, "dropped": n} (audit.deid_evidence, one row each)
+    term_columns: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def register_functions(con: duckdb.DuckDBPyConnection, context: DeidContext) -> None:
@@ -398,6 +403,9 @@ def deidentify_sql(
             select.append(f"{zip3_sql(raw, country)} AS {_quote(column.name)}")
         elif deid_class == "code":
             select.append(f"{_code_sql(column, raw)} AS {_quote(column.name)}")
+        elif deid_class == "term":
+            # the listed term's canonical spelling, or NULL: never the raw text
+            select.append(f"{term_sql(raw)} AS {_quote(column.name)}")
         elif column.column.tag(AGE_UNIT_TAG):
             # an age of 90 or more (a quantity in years) is identifying: empty, like birth years
             unit = f"v.{_quote(column.column.tag(AGE_UNIT_TAG))}"
@@ -543,6 +551,11 @@ def _counts(
             counts.dates_nulled += present - shifted
         elif deid_class == "zip3":
             counts.zip_generalized += present
+        elif deid_class == "term":
+            (kept,) = con.sql(f"SELECT count({name}) FROM {clean}").fetchall()[0]
+            counts.terms_kept += kept
+            counts.terms_dropped += present - kept
+            counts.term_columns[column.name] = {"kept": kept, "dropped": present - kept}
         elif column.column.tag(AGE_UNIT_TAG):
             (kept,) = con.sql(f"SELECT count({name}) FROM {clean}").fetchall()[0]
             counts.ages_over_89_emptied += present - kept

@@ -9,7 +9,18 @@ from transforms.sql_on_fhir.fhirpath import Expression, FunctionCall, Member
 from transforms.validation import is_resource_type
 
 DEID_TAG = "deid"
-DEID_CLASSES = ("pseudonym", "shift", "birth_year", "zip3", "code", "value", "text")
+DEID_CLASSES = ("pseudonym", "shift", "birth_year", "zip3", "code", "value", "term", "text")
+# pseudonym   resource ids and references -> keyed HMAC pseudonym, separated by resource type
+# shift       dates -> shifted per patient (ED), the year (SH), unchanged (LDS)
+# birth_year  birthDate -> year; NULL and age_group '90+' for anyone 90 or older
+# zip3        postal code -> 3 digits, restricted prefixes '000'
+# code        codes, systems, displays of allow-listed terminologies (allowlist.yaml)
+# value       clinical numbers and booleans (never a string)
+# term        a short string a person chose (the clinician's wording of a diagnosis): kept only
+#             when, normalised (lower case, whitespace collapsed, stripped), it is on the reviewed
+#             term list terms.yaml, and then as that list's canonical spelling; else NULL and
+#             counted (terms.py). The same under notes mode.
+# text        free text: dropped; scrubbed only in the opt-in notes mode
 # ED: dates shifted per patient; SH: year only (Safe Harbor); LDS: real dates (Limited Data Set)
 PROFILES = ("ED", "SH", "LDS")
 PSEUDONYM_MODES = ("hmac", "random_crosswalk")
@@ -81,8 +92,8 @@ def output_columns(
 
     pseudonym -> VARCHAR (32 hex); shift -> DATE (ED shifted, LDS real), INTEGER year (SH);
     birth_year -> INTEGER ``birth_year`` plus VARCHAR ``age_group``; zip3 -> VARCHAR;
-    code/value -> the view's type; text -> dropped, or in notes mode the scrubbed text plus
-    ``scrubber_version``.
+    code/value -> the view's type; term -> VARCHAR (a listed term or NULL); text -> dropped, or
+    in notes mode the scrubbed text plus ``scrubber_version``.
     """
     if profile not in PROFILES:
         raise DeidConfigurationError(f"profile must be one of {', '.join(PROFILES)}")
@@ -128,6 +139,13 @@ def output_columns(
                 )
             )
         elif deid_class == "zip3":
+            out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
+        elif deid_class == "term":
+            if column.sql_type != "VARCHAR":
+                raise DeidConfigurationError(
+                    f"view {view_name!r} column {column.name!r}: class 'term' is for single "
+                    "strings (one value per row)"
+                )
             out.append(OutputColumn(column.name, "VARCHAR", column.name, deid_class, description))
         else:
             if deid_class == "value" and column.sql_type.startswith("VARCHAR"):

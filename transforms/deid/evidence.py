@@ -32,6 +32,10 @@ _PATIENT_ELEMENTS = [
     ("R", "other unique identifiers", "Patient.identifier[other types]", "len(list_filter(json_extract_string(r, '$.identifier[*].type.coding[0].code'), lambda c: c IS NULL OR c NOT IN ('SS', 'MR', 'DL', 'PPN')))", "dropped"),
 ]  # fmt: skip
 
+# The methods of a term-class column's two evidence rows (element '<table>.<column>')
+TERM_DROPPED_METHOD = "not on the term list (transforms/deid/terms.yaml): dropped"
+TERM_KEPT_METHOD = "on the term list: kept as the listed term"
+
 
 @dataclass(frozen=True)
 class EvidenceRow:
@@ -82,6 +86,14 @@ def safe_harbor_evidence(
                             sum(c.pseudonymized for c in table_counts.values())))  # fmt: skip
     rows.append(EvidenceRow("R", "other unique identifiers", "codes of local code systems", "dropped",
                             sum(c.codes_dropped for c in table_counts.values())))  # fmt: skip
+    # term-class columns (free text in principle): per column, values on and off the term list
+    for table, counts in sorted(table_counts.items()):
+        for column, kept_dropped in sorted(counts.term_columns.items()):
+            element = f"{table}.{column}"
+            rows.append(EvidenceRow("R", "free text", element, TERM_DROPPED_METHOD,
+                                    kept_dropped["dropped"]))  # fmt: skip
+            rows.append(EvidenceRow("R", "free text", element, TERM_KEPT_METHOD,
+                                    kept_dropped["kept"]))  # fmt: skip
     (notes,) = con.sql(
         f"SELECT count(*) FROM {staged} WHERE resource_type = 'DocumentReference'"
     ).fetchall()[0]

@@ -113,6 +113,10 @@ CSV_COLUMN_CLASSES = (
     "provider",
     "facility",
     "free_text",
+    # a clinician's chosen term (the wording of a diagnosis), for an element a view reads as
+    # de-identification class `term` (e.g. Condition code.text): what leaves is decided there,
+    # only terms of transforms/deid/terms.yaml. Never readable by another column.
+    "term",
 )
 PARSE_KINDS = ("string", "date", "datetime", "number", "integer")
 # Only these classes may be read by another column ({row.x}, when): copying an identifying value

@@ -43,6 +43,7 @@ CSV_LAYOUT: dict[str, tuple[str, ...]] = {
     ),
     "conditions.csv": (
         "START", "STOP", "PATIENT", "ENCOUNTER", "SYSTEM", "CODE", "DESCRIPTION", "Id",
+        "CODE_TEXT",
     ),
     "medications.csv": (
         "START", "STOP", "PATIENT", "PAYER", "ENCOUNTER", "CODE", "DESCRIPTION", "BASE_COST",
@@ -347,6 +348,7 @@ def _condition_row(condition: dict, export: SyntheticExport) -> dict:
         "CODE": coding["code"],
         "DESCRIPTION": coding["display"],
         "Id": condition["id"],
+        "CODE_TEXT": condition["code"].get("text"),
     }
 
 

@@ -24,8 +24,13 @@ CREATE TABLE IF NOT EXISTS audit.deid_counts (
     notes_dropped_content_type      BIGINT NOT NULL,
     notes_undecodable               BIGINT NOT NULL,
     note_replacements               BIGINT NOT NULL,
-    ages_over_89_emptied            BIGINT NOT NULL
+    ages_over_89_emptied            BIGINT NOT NULL,
+    terms_kept                      BIGINT NOT NULL,   -- term-class values on transforms/deid/terms.yaml
+    terms_dropped                   BIGINT NOT NULL    -- term-class values not on it: NULL
 );
+-- warehouses created before the term class: the two columns, 0 for their earlier runs
+ALTER TABLE audit.deid_counts ADD COLUMN IF NOT EXISTS terms_kept BIGINT DEFAULT 0;
+ALTER TABLE audit.deid_counts ADD COLUMN IF NOT EXISTS terms_dropped BIGINT DEFAULT 0;
 CREATE TABLE IF NOT EXISTS audit.date_shift (
     run_id              VARCHAR NOT NULL,
     profile             VARCHAR NOT NULL,

@@ -622,6 +622,8 @@ def test_counts_are_value_free_and_exact(first_run):
         dates_shifted=3,
         dates_nulled=1,  # the partial onset '2023-07'
         unresolved_patient_references=1,
+        terms_dropped=1,  # code.text 'Qzcanary dx' is not on the term list
+        term_columns={"code_text": {"kept": 0, "dropped": 1}},
     )
     assert counts["patients"] == TableDeidCounts(
         rows=3,

@@ -63,9 +63,11 @@ EXPORT = {
         "Emergency room admission (procedure),,,,55822004,,general\n"
     ),
     "conditions": (
-        "START,STOP,PATIENT,ENCOUNTER,SYSTEM,CODE,DESCRIPTION,Id\n"
-        "2024-01-02T10:00:00Z,,p-1,e-1,ICD-10-CM,G90.A,Postural orthostatic tachycardia syndrome,c-1\n"
-        "2023-05-01T09:00:00Z,2024-02-01T09:00:00Z,p-1,,SNOMED-CT,82423001,Chronic pain (finding),c-2\n"
+        "START,STOP,PATIENT,ENCOUNTER,SYSTEM,CODE,DESCRIPTION,Id,CODE_TEXT\n"
+        "2024-01-02T10:00:00Z,,p-1,e-1,ICD-10-CM,G90.A,Postural orthostatic tachycardia syndrome,c-1,"
+        "POTS\n"
+        "2023-05-01T09:00:00Z,2024-02-01T09:00:00Z,p-1,,SNOMED-CT,82423001,Chronic pain (finding),c-2,"
+        "\n"
     ),
     "medications": (
         "START,STOP,PATIENT,PAYER,ENCOUNTER,CODE,DESCRIPTION,BASE_COST,PAYER_COVERAGE,DISPENSES,"
@@ -246,6 +248,7 @@ def test_visits_conditions_and_adverse_events(con, resources):
         "code_system": "http://hl7.org/fhir/sid/icd-10-cm",
         "code": "G90.A",
         "display": "Postural orthostatic tachycardia syndrome",
+        "code_text": "POTS",  # the raw view: de-identification keeps it as a listed term
         "onset_date": "2024-01-02T10:00:00Z",
         "recorded_date": "2024-01-02T10:00:00Z",
         "clinical_status": "active",
@@ -254,6 +257,7 @@ def test_visits_conditions_and_adverse_events(con, resources):
     assert conditions["c-2"]["code_system"] == "http://snomed.info/sct"
     assert conditions["c-2"]["clinical_status"] == "resolved"
     assert conditions["c-2"]["visit_id"] is None
+    assert conditions["c-2"]["code_text"] is None  # an empty CODE_TEXT cell: no code.text
 
     (event,) = view_rows(con, "adverse_events", resources["adverse_events"])
     assert event == {

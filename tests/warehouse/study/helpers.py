@@ -88,6 +88,7 @@ class Chart:
         *,
         system: str = ICD10CM,
         display: str | None = None,
+        code_text: str | None = None,
         visit_id: str | None = None,
         verification: str = "confirmed",
     ) -> str:
@@ -100,6 +101,7 @@ class Chart:
             code_system=system,
             code=code,
             display=display,
+            code_text=code_text,
             onset_date=DAY_ZERO,
             recorded_date=DAY_ZERO,
             verification_status=verification,

@@ -113,6 +113,32 @@ def test_legacy_pots_code_without_pots_text_is_no_dysautonomia(writer, rows):
     assert screening(writer, patient.patient_id)["exclusion_reason"] == "no_dysautonomia"
 
 
+@pytest.mark.parametrize(
+    ("code", "display", "code_text", "subtype"),
+    [
+        # legacy POTS, the wording only in the clinician's term, and no G90.A recode
+        ("I49.8", "Other specified cardiac arrhythmias", "Postural orthostatic tachycardia syndrome (POTS)", "pots"),
+        ("R00.0", "Tachycardia, unspecified", "Postural orthostatic tachycardia syndrome (POTS)", "pots"),
+        # a listed term that is not POTS: no dysautonomia
+        ("R00.0", "Tachycardia, unspecified", "Orthostatic intolerance", None),
+        # no term (a wording not on the term list is NULL): no POTS
+        ("I49.8", "Other specified cardiac arrhythmias", None, None),
+    ],
+)  # fmt: skip
+def test_legacy_pots_wording_in_the_clinicians_term(
+    writer, rows, code, display, code_text, subtype
+):
+    patient = LdnPatient(rows, diagnosis=code)
+    writer.execute(
+        "UPDATE core.conditions SET display = ?, code_text = ? WHERE patient_id = ?",
+        [display, code_text, patient.patient_id],
+    )
+    build_study(writer)
+    row = screening(writer, patient.patient_id)
+    assert row["subtype"] == subtype
+    assert row["exclusion_reason"] == (None if subtype else "no_dysautonomia")
+
+
 def test_initial_visit_is_the_first_autonomic_visit(writer, rows):
     patient = LdnPatient(rows)
     patient.visit(-30, service="general")
@@ -372,6 +398,32 @@ def test_comorbidities(writer, rows):
         "SELECT small_fiber_neuropathy, ehlers_danlos FROM study.cohort WHERE patient_id = ?",
         qualified.patient_id,
     ) == (True, False)
+
+
+def test_the_small_fiber_qualifier_in_the_clinicians_term(writer, rows):
+    polyneuropathy = "Polyneuropathy, unspecified"
+    in_term = LdnPatient(rows)
+    in_term.condition("G62.9", display=polyneuropathy, code_text="Small fiber neuropathy")
+    idiopathic = LdnPatient(rows)
+    idiopathic.condition(
+        "G60.8",
+        display="Other hereditary and idiopathic neuropathies",
+        code_text="Idiopathic small fiber neuropathy",
+    )
+    no_term = LdnPatient(rows)
+    no_term.condition("G62.9", display=polyneuropathy)
+    other_code = LdnPatient(rows)  # the qualifier on a code outside the list
+    other_code.condition("M54.5", display="Low back pain", code_text="Small fiber neuropathy")
+    build_study(writer)
+    found = dict(
+        writer.execute("SELECT patient_id, small_fiber_neuropathy FROM study.cohort").fetchall()
+    )
+    assert found == {
+        in_term.patient_id: True,
+        idiopathic.patient_id: True,
+        no_term.patient_id: False,
+        other_code.patient_id: False,
+    }
 
 
 # ------------------------------------------------------------------------------ outcomes

@@ -7,6 +7,7 @@ answer key serves to find each subject's pseudonym and what the definitions must
 from __future__ import annotations
 
 import math
+import re
 
 import duckdb
 import pytest
@@ -265,6 +266,83 @@ def test_dose_traps_do_not_count_as_increases(study, paper_export, paper_ids):
         assert increased[paper_ids.patient(facts.patient_id)] == facts.dose_increased
         assert facts.dose_increased == (by_follow_up[-1][1] > by_follow_up[0][1])
     assert all(count >= 1 for count in traps.values()), traps
+
+
+SMALL_FIBER_CODES = ("G62.9", "G60.8", "G60.9")
+LEGACY_POTS_CODES = ("I49.8", "R00.0")
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _cohort_with_worded_condition(paper_export, codes: tuple[str, ...], wording: str) -> set:
+    """Cohort patients (generator ids) whose chart codes one of ``codes`` with a clinician's
+    wording (Condition.code.text) matching ``wording``, read from the generated resources."""
+    charts = {chart.patient_id: chart.resources for chart in paper_export.patients}
+    found = set()
+    for facts in paper_export.answer_key.cohort:
+        for resource in charts[facts.patient_id]:
+            if resource["resourceType"] != "Condition":
+                continue
+            coding = resource["code"]["coding"][0]
+            text = resource["code"].get("text") or ""
+            if (coding["system"], coding["code"]) in {(ICD10CM, c) for c in codes} and re.search(
+                wording, text, re.IGNORECASE
+            ):
+                found.add(facts.patient_id)
+    return found
+
+
+def test_small_fiber_neuropathy_is_the_qualifier_in_the_clinicians_term(
+    study, paper_export, paper_ids
+):
+    expected = _cohort_with_worded_condition(
+        paper_export, SMALL_FIBER_CODES, r"small[- ]?fib(er|re)"
+    )
+    assert len(expected) == 12  # the seed-0 paper charts: 12 of 29 carry the qualifier
+    flagged = {
+        patient
+        for (patient,) in study.execute(
+            "SELECT patient_id FROM study.cohort WHERE small_fiber_neuropathy"
+        ).fetchall()
+    }
+    assert flagged == {paper_ids.patient(raw) for raw in expected}
+    measure = summary(study)["comorbidity_small_fiber_neuropathy"]
+    assert measure[:2] == (12, 29)
+
+
+def test_the_clinicians_term_is_kept_only_as_a_listed_term(study):
+    kept = dict(
+        study.execute(
+            "SELECT code_text, count(*) FROM core.conditions WHERE code_text IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    )
+    assert set(kept) == {
+        "Small fiber neuropathy",
+        "Postural orthostatic tachycardia syndrome (POTS)",
+    }
+
+
+def test_legacy_pots_is_pots_through_the_clinicians_term(study, paper_export, paper_ids):
+    legacy = _cohort_with_worded_condition(
+        paper_export, LEGACY_POTS_CODES, r"postural orthostatic tachycardia|\bPOTS\b"
+    )
+    assert len(legacy) == 9
+    # the legacy diagnosis alone makes the patient POTS, whatever the later G90.A recode does
+    matched = {
+        patient
+        for (patient,) in study.execute(
+            """
+            SELECT DISTINCT c.patient_id
+            FROM core.conditions AS c
+            JOIN study.config_codes AS k
+                ON k.list_name = 'dysautonomia_pots' AND k.system = c.code_system
+                AND study.condition_matches(
+                    c.code, c.display, c.code_text, k.code, k.match, k.display_pattern
+                )
+            WHERE c.code IN ('I49.8', 'R00.0')
+            """
+        ).fetchall()
+    }
+    assert {paper_ids.patient(raw) for raw in legacy} <= matched
 
 
 def test_the_three_formats_give_the_same_study(paper_warehouse_factory):

@@ -1,8 +1,9 @@
 -- study.screening: who could be in the cohort, and why each patient is in or out.
 -- Grain: one row per patient with a dysautonomia diagnosis or a naltrexone order.
 -- Inclusion (study-ldn.md), checked in this order; exclusion_reason names the first rule failed:
---   1. a dysautonomia diagnosis (lists dysautonomia_*; verification status not excluded),
---      any date                                                     else 'no_dysautonomia'
+--   1. a dysautonomia diagnosis (lists dysautonomia_*; verification status not excluded; a
+--      display_pattern matches the display or the clinician's term code_text), any date
+--                                                                   else 'no_dysautonomia'
 --   2. an LDN order (study.naltrexone_orders.is_ldn)                 else 'no_ldn_order'
 --   3. a follow-up: the first visit follow_up_min_days..follow_up_max_days days (inclusive)
 --      after the prescription visit that has a COMPASS-31 (study.compass31_visits; an
@@ -54,8 +55,8 @@ dysautonomia_diagnoses as (
             'dysautonomia_pots', 'dysautonomia_stiff_person', 'dysautonomia_general'
         )
         and (config_codes.system is null or config_codes.system = conditions.code_system)
-        and study.code_matches(
-            conditions.code, conditions.display,
+        and study.condition_matches(
+            conditions.code, conditions.display, conditions.code_text,
             config_codes.code, config_codes.match, config_codes.display_pattern
         )
 ),

@@ -5,7 +5,8 @@
 -- date is shifted by up to a year under profile ED, so the age can be one year off); band by
 -- age_band_edges; '90+' when core.patients withholds the birth year for age 90 or more.
 -- Comorbidities: any diagnosis of the list comorbidity_<name> (verification not excluded), any
--- date.
+-- date; a display_pattern (the small fiber qualifier) matches the display or the clinician's
+-- term code_text.
 -- Reason for LDN, from the first LDN order: its reason_code (source 'order_reason_code'), else
 -- the Condition it names as its reason ('order_reason_condition'), else the diagnoses recorded
 -- at the prescription visit ('prescription_visit_diagnosis'); else 'not_documented'. Within a
@@ -58,8 +59,8 @@ comorbidities as (
     inner join config_codes
         on config_codes.list_name like 'comorbidity\_%' escape '\'
         and (config_codes.system is null or config_codes.system = conditions.code_system)
-        and study.code_matches(
-            conditions.code, conditions.display,
+        and study.condition_matches(
+            conditions.code, conditions.display, conditions.code_text,
             config_codes.code, config_codes.match, config_codes.display_pattern
         )
     where conditions.patient_id in (select patient_id from screening)
@@ -84,7 +85,8 @@ reason_candidates as (
         'order_reason_code' as reason_source,
         null::varchar as code_system,
         reason_code as code,
-        null::varchar as display
+        null::varchar as display,
+        null::varchar as code_text
     from first_orders
     where reason_code is not null
 
@@ -96,7 +98,8 @@ reason_candidates as (
         'order_reason_condition' as reason_source,
         conditions.code_system,
         conditions.code,
-        conditions.display
+        conditions.display,
+        conditions.code_text
     from first_orders
     inner join conditions
         on conditions.condition_id = first_orders.reason_condition_id
@@ -110,7 +113,8 @@ reason_candidates as (
         'prescription_visit_diagnosis' as reason_source,
         conditions.code_system,
         conditions.code,
-        conditions.display
+        conditions.display,
+        conditions.code_text
     from first_orders
     inner join conditions
         on conditions.visit_id = first_orders.prescription_visit_id
@@ -131,8 +135,9 @@ classified_reasons as (
                         or reason_candidates.code_system is null
                         or config_codes.system = reason_candidates.code_system
                     )
-                    and study.code_matches(
+                    and study.condition_matches(
                         reason_candidates.code, reason_candidates.display,
+                        reason_candidates.code_text,
                         config_codes.code, config_codes.match, config_codes.display_pattern
                     )
             ) then 'pain_fibromyalgia'
@@ -145,8 +150,9 @@ classified_reasons as (
                         or reason_candidates.code_system is null
                         or config_codes.system = reason_candidates.code_system
                     )
-                    and study.code_matches(
+                    and study.condition_matches(
                         reason_candidates.code, reason_candidates.display,
+                        reason_candidates.code_text,
                         config_codes.code, config_codes.match, config_codes.display_pattern
                     )
             ) then 'orthostatic_intolerance'

@@ -6,6 +6,10 @@
 --   regex    the list code is a case-insensitive RE2 regular expression found in the source text
 -- A list row with a display_pattern also needs the source display to match it (case-insensitive).
 -- Systems are compared by the caller, where the source column carries one.
+--
+-- study.condition_matches: the same for a diagnosis (core.conditions), whose wording is in two
+-- columns: a display_pattern is satisfied when the coding's display OR the clinician's term
+-- (code_text: a term of transforms/deid/terms.yaml, else NULL) matches it.
 create or replace macro study.code_matches(
     source_code, source_display, list_code, list_match, list_display_pattern
 ) as
@@ -20,4 +24,17 @@ create or replace macro study.code_matches(
     and (
         list_display_pattern is null
         or coalesce(regexp_matches(source_display, list_display_pattern, 'i'), false)
+    );
+
+create or replace macro study.condition_matches(
+    source_code, source_display, source_code_text, list_code, list_match, list_display_pattern
+) as
+    study.code_matches(
+        source_code, source_display, list_code, list_match, list_display_pattern
+    )
+    or (
+        list_display_pattern is not null
+        and study.code_matches(
+            source_code, source_code_text, list_code, list_match, list_display_pattern
+        )
     );
