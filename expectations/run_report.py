@@ -35,14 +35,13 @@ from .checks import (
     Check,
     load_catalogue,
 )
+from .html import NO_VALUE, template_environment
 
 REPORT_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "run_report.schema.json"
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DATA_QUALITY_DOC = "expectations/DATA_QUALITY.md"
 CATEGORIES = tuple(SUBCATEGORIES)
 TOTAL = "total"
-NO_VALUE = "\u2013"  # an en dash: shown where a count or share does not exist
 FAILING = run_history.FAILING_STATUSES
 # Distributions whose versions the report records (key in the report -> distribution name).
 VERSIONED = {
@@ -691,14 +690,7 @@ def _schema() -> dict:
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = template_environment()
     environment.filters["num"] = _count_text
     environment.filters["pct"] = _pct_text
     environment.filters["signed"] = lambda v: NO_VALUE if v is None else f"{v:+,}" if v else "0"

@@ -43,7 +43,7 @@ from transforms.compass31 import DOMAINS, SCORER_VERSION
 from warehouse.sqltools import utc_now
 from warehouse.study import COMPARISONS, SCORES
 
-from .run_report import NO_VALUE, TEMPLATES_DIR
+from .html import NO_VALUE, template_environment
 
 STUDY_REPORT_VERSION = 1
 HTML_NAME = "study_report.html"
@@ -723,14 +723,7 @@ def _p_value(value: float | None) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = template_environment()
     environment.filters["number"] = _number
     environment.filters["p_value"] = _p_value
     environment.globals["timepoints"] = TIMEPOINTS

@@ -17,43 +17,8 @@ import pytest
 from expectations.run_report import build_run_report, write_run_report
 from warehouse import open_read_only, open_warehouse
 
+from .browser import browser, open_report  # noqa: F401 - the fixture is used by name
 from .test_run_report import SECOND, build_two_runs
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium driven by Playwright; fails (never skips) when either is missing."""
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; "
-            ".ci/run does it) to test the HTML run report",
-            pytrace=False,
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(
-            "playwright is not installed: pip install -e '.[dev]' (no browser download needed)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -72,21 +37,16 @@ def written_report(tmp_path_factory, clean_template) -> tuple[Path, dict]:
 
 
 def test_report_opens_offline_without_errors_and_shows_the_json_numbers(
-    browser, written_report, tmp_path
+    browser,  # noqa: F811 - the imported fixture
+    written_report,
+    tmp_path,
 ):
     html_path, document = written_report
     folder = html_path.parent
-    requests: list[str] = []
-    console: list[tuple[str, str]] = []
-    page_errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("console", lambda message: console.append((message.type, message.text)))
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-
-    page.goto(html_path.as_uri(), wait_until="load")
-    page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
-    page.screenshot(path=str(folder / "screenshot.png"), full_page=True)
+    page, record = open_report(
+        browser, html_path, tmp_path / "screenshot.png", folder / "screenshot.png"
+    )
+    requests = record.requests
     cells = page.eval_on_selector_all(
         "[data-role=overview] td[data-status]",
         """cells => cells.map(c => [c.dataset.context, c.dataset.category, c.dataset.status,
@@ -99,8 +59,8 @@ def test_report_opens_offline_without_errors_and_shows_the_json_numbers(
     )
     page.close()
 
-    assert page_errors == []
-    assert [entry for entry in console if entry[0] in ("error", "warning")] == []
+    assert record.page_errors == []
+    assert record.console_problems == []
     assert requests, "the browser recorded no request at all"
     for url in requests:
         parsed = urlparse(url)

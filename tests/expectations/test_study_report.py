@@ -35,7 +35,7 @@ from tests.warehouse.study.conftest import (  # noqa: F401 - fixtures used by na
 from warehouse import open_warehouse
 from warehouse.study import SCORES
 
-from .test_run_report_browser import browser  # noqa: F401 - fixture used by name
+from .browser import browser, open_report  # noqa: F401 - the fixture is used by name
 
 DOMAINS = SCORES[1:]
 _DATA_BLOCK = re.compile(
@@ -143,16 +143,8 @@ def _p_shown(value: float | None) -> str:
 def test_report_renders_offline_in_chromium_with_three_figures(browser, written, tmp_path):  # noqa: F811
     folder, _, document = written
     html_path = folder / HTML_NAME
-    requests: list[str] = []
-    console: list[tuple[str, str]] = []
-    page_errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("console", lambda message: console.append((message.type, message.text)))
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-
-    page.goto(html_path.as_uri(), wait_until="load")
-    page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+    page, record = open_report(browser, html_path, tmp_path / "screenshot.png")
+    requests = record.requests
     figures = page.eval_on_selector_all(
         "figure[data-figure]",
         """figures => figures.map(f => {
@@ -180,8 +172,8 @@ def test_report_renders_offline_in_chromium_with_three_figures(browser, written,
     )
     page.close()
 
-    assert page_errors == []
-    assert [entry for entry in console if entry[0] in ("error", "warning")] == []
+    assert record.page_errors == []
+    assert record.console_problems == []
     assert requests == [html_path.as_uri()], "the report fetched something besides itself"
     for url in requests:
         assert urlparse(url).scheme == "file" and Path(unquote(urlparse(url).path)) == html_path

@@ -34,15 +34,7 @@ config_codes as (
 conditions as (
     select conditions.*
     from core.conditions as conditions
-    where not exists (
-        select 1
-        from config_codes
-        where config_codes.list_name = 'excluded_condition_verification'
-            and study.code_matches(
-                conditions.verification_status, null,
-                config_codes.code, config_codes.match, config_codes.display_pattern
-            )
-    )
+    where study.is_counted_diagnosis(conditions.verification_status)
 ),
 
 dysautonomia_diagnoses as (

@@ -7,6 +7,9 @@
 -- A list row with a display_pattern also needs the source display to match it (case-insensitive).
 -- Systems are compared by the caller, where the source column carries one.
 --
+-- study.is_counted_diagnosis: a condition counts as a diagnosis unless its verification status
+-- is on the list excluded_condition_verification (refuted, entered in error).
+--
 -- study.condition_matches: the same for a diagnosis (core.conditions), whose wording is in two
 -- columns: a display_pattern is satisfied when the coding's display OR the clinician's term
 -- (code_text: a term of transforms/deid/terms.yaml, else NULL) matches it.
@@ -37,4 +40,15 @@ create or replace macro study.condition_matches(
         and study.code_matches(
             source_code, source_code_text, list_code, list_match, list_display_pattern
         )
+    );
+
+create or replace macro study.is_counted_diagnosis(verification_status) as
+    not exists (
+        select 1
+        from study.config_codes as excluded
+        where excluded.list_name = 'excluded_condition_verification'
+            and study.code_matches(
+                verification_status, null,
+                excluded.code, excluded.match, excluded.display_pattern
+            )
     );
