@@ -581,13 +581,7 @@ def nightly_refresh(
         report_scan = None
         if tokens is not None:  # the reports (and the run's log) must hold no identifier either
             report_scan = scan_files(
-                {
-                    f"report.{path.relative_to(reports_path / run_id).as_posix().replace('/', '.')}"[
-                        :64
-                    ]: path
-                    for path in sorted((reports_path / run_id).rglob("*"))
-                    if path.is_file() and path.suffix in _SCANNED_REPORT_SUFFIXES
-                },
+                report_scan_labels(reports_path / run_id),
                 tokens,
                 keys.scan_index,
                 texts=[("log.prefect", log_capture.text()), ("artifact.markdown", markdown)],
@@ -634,7 +628,30 @@ class _LogCapture(logging.Handler):
         return "\n".join(self.lines)
 
 
-_SCANNED_REPORT_SUFFIXES = frozenset({".json", ".html", ".md", ".txt", ".js", ".css"})
+_UNSCANNED_REPORT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".ico", ".woff", ".woff2"})
+_LABEL_LENGTH = 64  # the leak scan's limit
+
+
+def report_scan_labels(folder: Path) -> dict[str, Path]:
+    """Every text file of a run's report folder, under a unique leak-scan label.
+
+    A label is ``report.`` and the relative path with dots for slashes (``report.report.json``,
+    ``report.gx.index.html``); a path too long for that, or whose label another file already
+    has, is numbered instead (``report.7.<file name>``), so no file goes unscanned. Images are
+    not text and are left out.
+    """
+    labels: dict[str, Path] = {}
+    files = [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.suffix.lower() not in _UNSCANNED_REPORT_SUFFIXES
+    ]
+    for number, path in enumerate(files):
+        label = "report." + path.relative_to(folder).as_posix().replace("/", ".")
+        if len(label) > _LABEL_LENGTH or label in labels:
+            label = f"report.{number}.{path.name}"[:_LABEL_LENGTH]
+        labels[label] = path
+    return labels
 
 
 @task(name="write-reports")
@@ -666,7 +683,12 @@ def report_task(
                 files_loaded=summary.files_loaded,
                 files_skipped=summary.files_skipped_already_loaded,
                 resources_read=summary.resources_read,
-                resources_loaded=summary.resources_read - summary.resources_quarantined,
+                # the load is one transaction: a run that failed before it committed loaded nothing
+                resources_loaded=(
+                    summary.resources_read - summary.resources_quarantined
+                    if summary.files_loaded
+                    else 0
+                ),
                 resources_quarantined=summary.resources_quarantined,
             ),
             error_summary=summary.error,

@@ -114,9 +114,9 @@ def test_fatal_failures_fail_the_run_and_name_the_checks(gated):
     assert all(result.severity == "fatal" for result in refused.failures)
     for check_id in failed:
         assert check_id in str(refused)
-    assert workspace.query("SELECT status FROM audit.runs WHERE run_id = ?", [run_id]) == [
-        ("failed",)
-    ]
+    assert workspace.query(
+        "SELECT status, files_loaded, resources_loaded FROM audit.runs WHERE run_id = ?", [run_id]
+    ) == [("failed", 0, 0)]
     # the refused files stay unloaded: the next run tries them again
     statuses = workspace.query(
         "SELECT DISTINCT status FROM audit.files WHERE first_run_id = ?", [run_id]
