@@ -20,12 +20,18 @@ class QualityGateError(Exception):
         failures: the fatal results that stopped the publish.
     """
 
-    def __init__(self, failures: Sequence[CheckResult]):
+    def __init__(self, failures: Sequence[CheckResult], *, rolled_back: bool = True):
         self.failures = list(failures)
         described = ", ".join(_describe(result) for result in self.failures)
+        outcome = (
+            "the load was rolled back, the warehouse and the analysts' snapshot keep the previous "
+            "good state"
+            if rolled_back
+            else "this run loaded nothing: the tables already published fail these checks "
+            "(a changed check, or an edit outside chartetl); nothing was republished"
+        )
         super().__init__(
-            f"{len(self.failures)} fatal data-quality check(s) failed: {described}; the load was "
-            "rolled back, the warehouse and the analysts' snapshot keep the previous good state"
+            f"{len(self.failures)} fatal data-quality check(s) failed: {described}; {outcome}"
         )
 
 

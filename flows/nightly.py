@@ -26,7 +26,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from expectations.checks import CheckResult, load_catalogue, record_results, run_sql_checks
+from expectations.checks import (
+    CheckResult,
+    fatal_failures,
+    load_catalogue,
+    record_results,
+    run_sql_checks,
+)
 from expectations.gate import QualityGate, QualityGateError
 from expectations.gx_suites import run_gx_checks
 from expectations.run_report import build_run_report, markdown_summary, write_run_report
@@ -77,6 +83,7 @@ from warehouse.leak_scan import LeakDetectedError, record_leak_scan, scan_files,
 from warehouse.ledger import amend_run_failed
 from warehouse.risk import INTERNAL_K, RiskRow, measure_risk
 from warehouse.run_history import record_table_counts
+from warehouse.snapshot import record_load_commit, snapshot_is_current
 from warehouse.study import build_study
 
 SHIPPED_CSV_MAPS = ("synthea", "questionnaire")
@@ -236,6 +243,9 @@ def load_task(
     record_more: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     scan_with: tuple[TokenIndex, bytes] | None = None,
 ) -> tuple[dict[str, LoadCounts], list[RiskRow], dict | None]:
+    def mark_commit(con: duckdb.DuckDBPyConnection) -> None:
+        record_load_commit(con, run_id)  # the snapshot is behind until it holds this mark
+
     with open_warehouse(warehouse, full_refresh=full, definitions=definitions) as con:
         try:
             # the gates run inside the load transaction, after the MERGE: a fatal failure rolls
@@ -248,7 +258,7 @@ def load_task(
                 tables,
                 full,
                 definitions=definitions,
-                before_commit=[gate, build_study, study_gate],
+                before_commit=[gate, build_study, study_gate, mark_commit],
             )
         except QualityGateError:
             # the refused files stay 'failed' in the ledger: the next run tries them again
@@ -354,9 +364,31 @@ def gx_checks_task(tables: dict[str, pa.Table], data_docs: Path) -> list[CheckRe
 
 @task(name="data-quality-recheck")
 def recheck_task(warehouse: Path, run_id: str, definitions: dict) -> list[CheckResult]:
-    """A run with nothing new to load still checks the warehouse, so every run has a report."""
+    """A run with nothing new to load still checks the warehouse, so every run has a report.
+
+    Raises:
+        QualityGateError: a fatal check fails on the tables already published (a new or changed
+            check, or an edit made outside chartetl): the run must show red.
+    """
     with open_warehouse(warehouse, definitions=definitions) as con:
-        return run_sql_checks(con, run_id, checks=[c for c in load_catalogue() if c.kind == "sql"])
+        results = run_sql_checks(
+            con, run_id, checks=[c for c in load_catalogue() if c.kind == "sql"]
+        )
+    if failures := fatal_failures(results):
+        raise QualityGateError(failures, rolled_back=False)
+    return results
+
+
+@task(name="leak-scan-unpublished", **PHI_TASK)
+def unpublished_scan_task(warehouse: Path, vault: Path, keys: DeidKeys, run_id: str) -> dict:
+    """Scan the warehouse before publishing a load an earlier run committed but did not publish."""
+    tokens = read_token_index(vault, keys.scan_index)
+    if tokens is None or not len(tokens):
+        return {"skipped": "no patient identifiers indexed yet"}
+    with open_warehouse(warehouse) as con:
+        result = scan_warehouse(con, tokens, keys.scan_index, run_id)
+    result.raise_if_leaking()
+    return result.report()
 
 
 @task(name="publish-snapshot", retries=2, retry_delay_seconds=5)
@@ -449,6 +481,7 @@ def nightly_refresh(
     logger.info("%d files found, %d new", len(found.files), len(todo))
 
     tokens: TokenIndex | None = None
+    republish = False  # a committed load an earlier run left unpublished
     # every log record of this run, kept in memory for the leak scan of the logs
     log_capture = _LogCapture()
     logging.getLogger("prefect").addHandler(log_capture)
@@ -563,6 +596,12 @@ def nightly_refresh(
             summary.files_loaded = len(todo)
         else:  # nothing new: the checks still judge the warehouse, for this run's report
             recheck_task(warehouse_path, run_id, definitions)
+            if snapshot_path.exists() and not snapshot_is_current(warehouse_path, snapshot_path):
+                # an earlier run committed a load and failed before publishing it
+                summary.leak_scan["warehouse"] = unpublished_scan_task(
+                    warehouse_path, vault_path, keys, run_id
+                )
+                republish = True
         summary.status = "succeeded"
     except QualityGateError as exc:
         summary.status, summary.error = "failed", "QualityGateError"
@@ -600,12 +639,10 @@ def nightly_refresh(
                 markdown=markdown,
                 description=f"chartetl nightly refresh {run_id}: {summary.status}",
             )
-    if summary.status != "succeeded":  # only the report scan can fail a run at this point
-        raise LeakDetectedError(
-            "a run report held an identifier; the reports were withheld and nothing published"
-        )
+    if report_scan is not None and not report_scan.clean:  # the reports were withheld
+        raise LeakDetectedError(report_scan)
     # publish only a run that loaded, passed the gate, scanned clean and reported clean
-    if summary.files_loaded or not snapshot_path.exists():
+    if summary.files_loaded or republish or not snapshot_path.exists():
         snapshot_task(warehouse_path, snapshot_path, definitions)
     logger.info("run %s %s; report %s", run_id, summary.status, report_paths["html"])
     return asdict(summary)
@@ -628,8 +665,16 @@ class _LogCapture(logging.Handler):
         return "\n".join(self.lines)
 
 
-_UNSCANNED_REPORT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".ico", ".woff", ".woff2"})
 _LABEL_LENGTH = 64  # the leak scan's limit
+
+
+def _is_text(path: Path) -> bool:
+    """UTF-8 text: every report, JSON, HTML, CSS, JS and SVG file; not fonts or images."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def report_scan_labels(folder: Path) -> dict[str, Path]:
@@ -637,15 +682,12 @@ def report_scan_labels(folder: Path) -> dict[str, Path]:
 
     A label is ``report.`` and the relative path with dots for slashes (``report.report.json``,
     ``report.gx.index.html``); a path too long for that, or whose label another file already
-    has, is numbered instead (``report.7.<file name>``), so no file goes unscanned. Images are
-    not text and are left out.
+    has, is numbered instead (``report.7.<file name>``), so no file goes unscanned. Binary
+    files (the fonts and images GX Data Docs ship) are left out: the scan reads text lines, and
+    their bytes can spell a name by chance.
     """
     labels: dict[str, Path] = {}
-    files = [
-        path
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.suffix.lower() not in _UNSCANNED_REPORT_SUFFIXES
-    ]
+    files = [path for path in sorted(folder.rglob("*")) if path.is_file() and _is_text(path)]
     for number, path in enumerate(files):
         label = "report." + path.relative_to(folder).as_posix().replace("/", ".")
         if len(label) > _LABEL_LENGTH or label in labels:

@@ -117,3 +117,64 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_LOAD_COMMITS_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.load_commits (
+    run_id        VARCHAR   NOT NULL PRIMARY KEY,
+    committed_at  TIMESTAMP NOT NULL  -- UTC; written inside the load's own transaction
+);
+COMMENT ON TABLE audit.load_commits IS
+    'One row per committed load: the snapshot is current when its newest row equals the warehouse''s.';
+"""
+
+
+def record_load_commit(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Mark, inside the load's transaction, that this run's load is the warehouse's newest state.
+
+    It commits with the load or not at all, so the mark is exactly "the data the warehouse holds".
+
+    Args:
+        con: the writer's connection, inside the load transaction.
+        run_id: the loading run.
+    """
+    con.execute(_LOAD_COMMITS_DDL)
+    con.execute("INSERT OR REPLACE INTO audit.load_commits VALUES (?, now()::TIMESTAMP)", [run_id])
+
+
+def last_load_commit(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run whose load is the newest state of the connected database (None: none recorded).
+
+    Args:
+        con: a connection to the warehouse or to a snapshot.
+    """
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'audit' AND table_name = 'load_commits'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute(
+        "SELECT run_id FROM audit.load_commits ORDER BY committed_at DESC, run_id DESC LIMIT 1"
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def snapshot_is_current(warehouse_path: Path, snapshot_path: Path) -> bool:
+    """Whether the analysts' snapshot holds the warehouse's newest committed load.
+
+    A run that committed its load and then failed (a report it could not write, the leak scan of
+    the warehouse) publishes nothing; the next run sees the snapshot behind and can publish it.
+
+    Args:
+        warehouse_path: the warehouse file, not open for writing anywhere.
+        snapshot_path: the snapshot file (missing: not current).
+    """
+    if not snapshot_path.exists():
+        return False
+    with open_read_only(warehouse_path) as con:
+        ours = last_load_commit(con)
+    with open_read_only(snapshot_path) as con:
+        theirs = last_load_commit(con)
+    return ours == theirs

@@ -7,7 +7,10 @@ from flows.nightly import report_scan_labels
 
 def test_every_text_file_gets_a_unique_label_of_at_most_64_characters(tmp_path):
     (tmp_path / "report.json").write_text("{}")
-    (tmp_path / "screenshot.png").write_bytes(b"\x89PNG")
+    (tmp_path / "screenshot.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff")
+    fonts = tmp_path / "gx" / "static" / "fonts"
+    fonts.mkdir(parents=True)
+    (fonts / "Grotesk.otf").write_bytes(b"OTTO\x00\x0b\x80\x00Smith\xff\xfe")  # binary
     deep = tmp_path / "gx" / "validations" / ("suite_" + "x" * 40) / "__none__" / "20261127T1"
     deep.mkdir(parents=True)
     # two long paths whose first 64 characters are the same
@@ -18,7 +21,9 @@ def test_every_text_file_gets_a_unique_label_of_at_most_64_characters(tmp_path):
     labels = report_scan_labels(tmp_path)
 
     assert sorted(labels.values()) == sorted(
-        path for path in tmp_path.rglob("*") if path.is_file() and path.suffix != ".png"
+        path
+        for path in tmp_path.rglob("*")
+        if path.is_file() and path.suffix not in (".png", ".otf")
     )
     assert all(len(label) <= 64 for label in labels)
     assert labels["report.report.json"] == tmp_path / "report.json"
