@@ -1,8 +1,9 @@
-"""Data-quality checks: the validated catalogue, the SQL runner and audit.check_results rows."""
+"""Data-quality checks: the validated catalogue, the SQL runner and the audit rows it writes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -31,8 +32,10 @@ SUBCATEGORIES: dict[str, tuple[str | None, ...]] = {
 SEVERITIES = ("fatal", "warning")
 KINDS = ("sql", "gx")
 STATUSES = ("passed", "failed", "not_applicable", "error")
-# The report lists at most this many offending keys per check; the counts stay exact.
+# At most this many offending keys are kept per check (audit.check_violations); counts stay exact.
 MAX_VIOLATING_KEYS = 100
+# Positional parts of composite keys: an index within a resource, never a clinical value.
+POSITION_KEY_COLUMNS = ("answer_index", "value_index", "content_index")
 
 _FIELDS = (
     "id",
@@ -78,10 +81,29 @@ CREATE TABLE IF NOT EXISTS audit.check_results (
 COMMENT ON TABLE audit.check_results IS
     'Data-quality check outcomes per run: counts and status only, never values or keys.';
 """
+# Apart from _RESULTS_DDL: the data dictionary lists the audit tables that DDL creates.
+_VIOLATIONS_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.check_violations (
+    run_id      VARCHAR  NOT NULL,
+    check_id    VARCHAR  NOT NULL,  -- expectations/catalogue.yaml id
+    row_number  INTEGER  NOT NULL,  -- 1.. in the check's key order (ORDER BY ALL)
+    key_json    JSON     NOT NULL,  -- {"column": pseudonym or index, ...}, in the check's order
+    PRIMARY KEY (run_id, check_id, row_number)
+);
+COMMENT ON TABLE audit.check_violations IS
+    'Offending keys of failed SQL data-quality checks, up to 100 per check and run, for data '
+    'engineers: pseudonymous ids and positional indexes only, never values, codes or text. '
+    'Not shown in the auditors'' run report, which keeps counts only.';
+"""
 
 
 class CatalogueError(ValueError):
     """The check catalogue is malformed: the message names the check and the field."""
+
+
+class KeyColumnError(CatalogueError):
+    """A check returns a column that is no pseudonymous id or positional index."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +183,9 @@ class CheckResult:
         pct: 100 * rows_violating / rows_checked; None when not applicable or on error.
         threshold_pct: the share of rows allowed to violate.
         key_columns: names of the key columns the check returns.
-        violating_keys: up to MAX_VIOLATING_KEYS offending keys (pseudonymous ids), sorted;
-            always empty for gx checks.
+        violating_keys: up to MAX_VIOLATING_KEYS offending keys (pseudonymous ids and
+            positional indexes, as text), sorted; always empty for gx checks. ``record_results``
+            stores them in ``audit.check_violations`` when the check failed.
         error_class: the exception class when status is error; its message is withheld because
             DuckDB and GX messages can quote the data.
     """
@@ -271,20 +294,38 @@ def evaluate_sql_checks(
 def record_results(
     con: duckdb.DuckDBPyConnection, run_id: str, results: Iterable[CheckResult]
 ) -> None:
-    """Write results to ``audit.check_results`` (created when missing), replacing earlier rows.
+    """Write results to ``audit.check_results`` and keys to ``audit.check_violations``.
+
+    Both tables are created when missing; rows of the same run and check are replaced. The keys
+    of a failed check (up to MAX_VIOLATING_KEYS) are stored; a check that passed, could not run
+    or was not applicable stores none.
 
     Args:
         con: a read-write connection outside any transaction.
         run_id: the run the results belong to.
-        results: the outcomes to record; their keys are never stored.
+        results: the outcomes to record.
+
+    Raises:
+        KeyColumnError: a result's key columns include one that is no pseudonymous id or
+            positional index (nothing is written).
     """
     results = list(results)
+    violations = [
+        (run_id, r.check_id, number, key_json)
+        for r in results
+        if r.status == "failed"
+        for number, key_json in enumerate(_key_objects(r), start=1)
+    ]
     con.execute(_RESULTS_DDL)
+    con.execute(_VIOLATIONS_DDL)
+    if not results:
+        return  # executemany refuses an empty list
     with transaction(con):
-        con.executemany(
-            "DELETE FROM audit.check_results WHERE run_id = ? AND check_id = ?",
-            [(run_id, result.check_id) for result in results],
-        )
+        for table in ("check_results", "check_violations"):
+            con.executemany(
+                f"DELETE FROM audit.{table} WHERE run_id = ? AND check_id = ?",
+                [(run_id, result.check_id) for result in results],
+            )
         con.executemany(
             """
             INSERT INTO audit.check_results (run_id, check_id, status, severity, rows_checked,
@@ -305,6 +346,87 @@ def record_results(
                 )
                 for r in results
             ],
+        )
+        if violations:
+            con.executemany(
+                "INSERT INTO audit.check_violations (run_id, check_id, row_number, key_json) "
+                "VALUES (?, ?, ?, ?)",
+                violations,
+            )
+
+
+def stored_violations(
+    con: duckdb.DuckDBPyConnection, run_id: str, check_id: str
+) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+    """The offending keys stored for one check of one run, for data engineers.
+
+    Args:
+        con: a connection to the warehouse (read-only is enough).
+        run_id: the run.
+        check_id: the catalogue id of the check.
+
+    Returns:
+        The key column names and the keys in stored order (one tuple per key, indexes as
+        integers); both empty when nothing is stored.
+    """
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'audit' AND table_name = 'check_violations'"
+    ).fetchall()[0][0]
+    if not exists:
+        return (), []
+    rows = con.execute(
+        "SELECT key_json FROM audit.check_violations WHERE run_id = ? AND check_id = ? "
+        "ORDER BY row_number",
+        [run_id, check_id],
+    ).fetchall()
+    objects = [json.loads(text) for (text,) in rows]
+    columns = tuple(objects[0]) if objects else ()
+    return columns, [tuple(obj.get(column) for column in columns) for obj in objects]
+
+
+def allowed_key_columns() -> dict[str, str]:
+    """The columns a SQL check may return, each with the DuckDB type family it must have.
+
+    The pseudonymous id columns of the core tables (de-identification class ``pseudonym``) are
+    text; the positional key parts (POSITION_KEY_COLUMNS) are integers. Anything else (a value,
+    a code, a date, an input string such as a questionnaire linkId) is refused.
+    """
+    allowed = {
+        column.name: "text"
+        for table in core_tables().values()
+        for column in table.columns
+        if column.deid_class == "pseudonym"
+    }
+    return allowed | dict.fromkeys(POSITION_KEY_COLUMNS, "integer")
+
+
+def check_key_columns(
+    check_id: str, columns: Sequence[str], types: Sequence[str] | None = None
+) -> None:
+    """Raise KeyColumnError unless every column is an allowed key column (of the right type).
+
+    Args:
+        check_id: the check, named in the message.
+        columns: the column names the check returns.
+        types: their DuckDB type names, when known (a check's query result).
+    """
+    allowed = allowed_key_columns()
+    problems = [name for name in columns if name not in allowed]
+    if types is not None:
+        problems += [
+            f"{name} ({sql_type})"
+            for name, sql_type in zip(columns, types, strict=True)
+            if name in allowed and _type_family(sql_type) != allowed[name]
+        ]
+    if problems:
+        raise KeyColumnError(
+            f"check {check_id!r} returns columns it may not: {problems}. A check returns the "
+            "offending rows' keys only: pseudonymous ids (text: "
+            + ", ".join(sorted(name for name, kind in allowed.items() if kind == "text"))
+            + ") and positional indexes (integers: "
+            + ", ".join(POSITION_KEY_COLUMNS)
+            + "); never a value, code, date or input string"
         )
 
 
@@ -333,6 +455,9 @@ def _run_check(con: duckdb.DuckDBPyConnection, check: Check) -> CheckResult:
             f"SELECT * FROM (\n{violations}\n) ORDER BY ALL LIMIT {MAX_VIOLATING_KEYS}"
         )
         key_columns = tuple(column[0] for column in cursor.description)
+        # Before any key is kept: a check returning a value is a definition error, whatever the
+        # data (the columns do not depend on the rows), so it stops the run rather than erring.
+        check_key_columns(check.id, key_columns, [str(column[1]) for column in cursor.description])
         keys = tuple(
             tuple(None if value is None else str(value) for value in row)
             for row in cursor.fetchall()
@@ -377,6 +502,38 @@ def _study_table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
             [schema, table],
         ).fetchall()[0][0]
     )
+
+
+def _key_objects(result: CheckResult) -> list[str]:
+    # One JSON object per key: column names travel with the values, indexes stay numbers.
+    if not result.violating_keys:
+        return []
+    check_key_columns(result.check_id, result.key_columns)
+    return [
+        json.dumps(
+            {
+                column: int(value)
+                if value is not None and column in POSITION_KEY_COLUMNS
+                else value
+                for column, value in zip(result.key_columns, key, strict=True)
+            }
+        )
+        for key in result.violating_keys
+    ]
+
+
+def _type_family(sql_type: str) -> str:
+    if sql_type == "VARCHAR":
+        return "text"
+    if sql_type in _INTEGER_TYPES:
+        return "integer"
+    return sql_type
+
+
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+)
 
 
 def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:

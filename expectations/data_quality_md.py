@@ -32,7 +32,10 @@ kinds (column *Test*):
   is one query under `warehouse/sql/checks/<id>.sql` that returns the pseudonymous keys of the
   offending rows, never clinical values or text. The share of violating rows is the number of rows
   returned divided by the rows checked (the check's denominator: a whole table or the rows in
-  scope, such as naltrexone orders), times 100.
+  scope, such as naltrexone orders), times 100. The runner refuses a check that returns any column
+  other than a pseudonymous id or a positional index (`answer_index`, `value_index`,
+  `content_index`). For a failed check the first 100 keys are kept in `audit.check_violations`,
+  so data engineers can find the rows; the run report shows counts only.
 
 - **Severity.** A *fatal* check whose share exceeds its threshold (or that cannot run) stops the
   publish: the warehouse keeps the previous night's tables. A *warning* is reported in the run

@@ -497,14 +497,28 @@ def report_command(
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Runs to list, newest first.")] = 20,
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CHECK_ID",
+            help="Print the offending keys (pseudonymous ids, indexes) stored for this check of "
+            "RUN_ID, for data engineers; the report itself shows counts only.",
+        ),
+    ] = None,
 ) -> None:
     """List the runs, or show one run's data-quality summary and where its HTML report is."""
     from expectations.run_report import build_run_report, write_run_report
     from warehouse import WarehouseBusyError, open_read_only
     from warehouse.run_history import list_runs
 
+    if keys is not None and run_id is None:
+        err_console.print("[red]--keys needs a RUN_ID[/red]")
+        raise typer.Exit(2)
     try:
         with open_read_only(warehouse) as con:
+            if keys is not None:
+                _print_check_keys(con, warehouse, run_id, keys)
+                return
             if run_id is None:
                 runs = list_runs(con, limit=limit)
             else:
@@ -530,6 +544,35 @@ def report_command(
     else:
         paths = write_run_report(folder, report)
         console.print(f"report: {paths['html']} (written now from the warehouse)")
+
+
+def _print_check_keys(con, warehouse: Path, run_id: str, check_id: str) -> None:
+    from expectations.checks import MAX_VIOLATING_KEYS, stored_violations
+    from warehouse.run_history import check_results
+
+    result = next((row for row in check_results(con, run_id) if row["check_id"] == check_id), None)
+    if result is None:
+        err_console.print(
+            f"[red]no result of check {check_id!r} in run {run_id!r} in {warehouse}[/red]"
+        )
+        raise typer.Exit(1)
+    columns, rows = stored_violations(con, run_id, check_id)
+    counts = (
+        f"{result['rows_violating']} of {result['rows_checked']} rows violating"
+        if result["rows_violating"] is not None
+        else f"error {result['error_class'] or ''}".rstrip()
+    )
+    console.print(f"check {check_id} in run {run_id}: {_styled(result['status'])}, {counts}")
+    if not rows:
+        console.print("no keys stored (keys are kept for failed SQL checks only)")
+        return
+    table = Table(title=f"offending keys ({len(rows)} stored; at most {MAX_VIOLATING_KEYS})")
+    table.add_column("#", justify="right")
+    for column in columns:
+        table.add_column(column, no_wrap=True)  # pseudonyms are copied from here: never cut
+    for number, key in enumerate(rows, start=1):
+        table.add_row(str(number), *("" if value is None else str(value) for value in key))
+    console.print(table)
 
 
 _STATUS_STYLE = {

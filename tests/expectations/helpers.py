@@ -12,14 +12,14 @@ from warehouse.sqltools import quote_identifier
 
 RUN_ID = "run-test"
 COMPASS = "http://example.org/fhir/Questionnaire/compass-31"
-# Columns a check may return: pseudonymous ids, plus the positional and item parts of composite
-# keys (an index or a questionnaire linkId is no clinical value).
+# Columns a check may return: pseudonymous ids, plus the positional parts of composite keys (an
+# index is no clinical value). Not link_id: a questionnaire linkId is an input string.
 ALLOWED_KEY_COLUMNS = {
     column.name
     for table in core_tables().values()
     for column in table.columns
     if column.deid_class == "pseudonym"
-} | {"link_id", "answer_index", "value_index", "content_index"}
+} | {"answer_index", "value_index", "content_index"}
 
 # Two patients, each with one visit; patient 1 is on LDN with a pain score, a COMPASS-31 form, an
 # adverse event and a note. Every check passes on it and every denominator is above 0.

@@ -50,6 +50,20 @@ def _plant_orphans(table: str, column: str, required: bool) -> tuple[Plant, int]
     return plant, 2 if required and column != key else 1
 
 
+def _methylnaltrexone(con: duckdb.DuckDBPyConnection, med_id: str, **overrides: object) -> None:
+    # A different drug (a peripheral opioid antagonist for constipation) whose name contains
+    # "naltrexone": the naltrexone checks must not judge it. No RxNorm code: the name decides.
+    clone(
+        con,
+        "meds",
+        "m1",
+        med_id=med_id,
+        rxnorm_code=None,
+        drug_name="methylnaltrexone bromide 150 MG oral tablet",
+        **overrides,
+    )
+
+
 def _plants() -> dict[str, tuple[Plant, int, str]]:
     """Check id -> (planting, expected violating rows, schema the check runs against)."""
     plants: dict[str, tuple[Plant, int, str]] = {
@@ -93,6 +107,7 @@ def _plants() -> dict[str, tuple[Plant, int, str]]:
                 lambda con: (
                     clone(con, "meds", "m1", med_id="m3", dose_value=None),
                     clone(con, "meds", "m2", med_id="m4", dose_value=None),  # not naltrexone
+                    _methylnaltrexone(con, "m5", dose_value=None),  # another drug
                 ),
                 1,
                 "core",
@@ -140,6 +155,7 @@ def _plants() -> dict[str, tuple[Plant, int, str]]:
                     clone(con, "meds", "m1", med_id="m3", dose_value=100.0),
                     clone(con, "meds", "m1", med_id="m4", dose_value=1500.0, dose_unit="ug"),
                     clone(con, "meds", "m2", med_id="m5", dose_value=100.0),  # not naltrexone
+                    _methylnaltrexone(con, "m6", dose_value=150.0),  # another drug (150 mg tablets)
                 ),
                 2,
                 "core",
@@ -274,6 +290,22 @@ def test_denominator_is_the_rows_in_scope(catalogue, clean_warehouse, run_date) 
     pain = results["plausibility_pain_score_range"]
     assert (pain.rows_checked, pain.rows_violating, pain.pct) == (3, 2, pytest.approx(200 / 3))
     assert pain.violating_keys == (("o3", "0"), ("o4", "0"))
+
+
+def test_methylnaltrexone_is_not_judged_as_naltrexone(catalogue, clean_warehouse, run_date) -> None:
+    # Without a dose and with a dose far above the naltrexone range: neither is a violation, and
+    # neither is counted among the naltrexone orders (only m1 is).
+    _methylnaltrexone(clean_warehouse, "m3", dose_value=None)
+    _methylnaltrexone(clean_warehouse, "m4", dose_value=150.0)
+    clone(clean_warehouse, "meds", "m1", med_id="m5", rxnorm_code=None)  # naltrexone by name
+    checks = [c for c in catalogue if "naltrexone" in c.id]
+    results = _by_id(run_sql_checks(clean_warehouse, RUN_ID, checks=checks, run_date=run_date))
+    assert {
+        check_id: (r.status, r.rows_checked, r.rows_violating) for check_id, r in results.items()
+    } == {
+        "completeness_naltrexone_dose": ("passed", 2, 0),
+        "plausibility_naltrexone_dose_range": ("passed", 2, 0),
+    }
 
 
 def test_outputs_hold_no_clinical_values(clean_warehouse, run_date) -> None:

@@ -2,7 +2,8 @@
 -- (compass31.md section 3: options are coded 1..n in printed order; item 6, tick all that apply,
 -- is coded 1 = hands, 2 = feet, 0 = none ticked).
 -- Grain: one row per answer with an unknown item, a missing code or a code outside the item's
--- options; returns response_id, link_id and answer_index only (never the answer).
+-- options; returns response_id and answer_index only (never the answer, nor the linkId: an
+-- input string, so not kept among the stored keys; several rows may share a key).
 -- Denominator: denominators/compass31_items.sql (same scope).
 WITH options (link_id, lowest_code, highest_code) AS (
     VALUES
@@ -23,7 +24,7 @@ compass_answers AS (
     WHERE regexp_matches(lower(responses.questionnaire), 'compass-?31')
 )
 
-SELECT answers.response_id, answers.link_id, answers.answer_index
+SELECT answers.response_id, answers.answer_index
 FROM compass_answers AS answers
 LEFT JOIN options USING (link_id)
 WHERE options.link_id IS NULL

@@ -2,5 +2,5 @@
 -- Grain: one row per order.
 SELECT med_id
 FROM meds
-WHERE (rxnorm_code = '7243' OR drug_name ILIKE '%naltrexone%')
+WHERE (rxnorm_code = '7243' OR regexp_matches(drug_name, '\bnaltrexone\b', 'i'))
   AND dose_value IS NOT NULL
