@@ -3,6 +3,10 @@
 Pure functions over numbers (scipy.stats), no I/O. A test that cannot be computed (too few
 values, no variance, every difference zero) gives a NULL statistic and p-value and says why in a
 note, instead of scipy's NaN and warnings.
+
+Sign convention: every signed result is "b minus a" (the later timepoint minus the earlier), so a
+positive t goes with a positive mean difference: scipy is called as ttest_ind(b, a) and
+ttest_rel(b, a), and the Wilcoxon test ranks the differences b - a.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +53,8 @@ class Comparison:
         t_student, p_student: Student's two-sample t-test (equal variances, as published).
         t_paired, p_paired: paired t-test on the pairs.
         w_wilcoxon, p_wilcoxon: Wilcoxon signed-rank test on the pairs (zero differences
-            dropped, scipy's default "wilcox" method).
+            dropped; exact p without ties or zeros, else the tie-corrected normal approximation
+            with continuity correction, as R's wilcox.test).
         note: why a test has no result, if any did not run ("; "-separated), else None.
     """
 
@@ -90,8 +96,9 @@ def student_t(a: Sequence[float], b: Sequence[float]) -> SignificanceTest:
         a, b: the two groups' values.
 
     Returns:
-        t (mean a - mean b over its standard error) and the two-sided p-value; None with a note
-        when a group has fewer than two values or neither group varies.
+        t (mean b - mean a over its standard error: scipy's ttest_ind(b, a)) and the two-sided
+        p-value; None with a note when a group has fewer than two values or neither group
+        varies.
     """
     if len(a) < 2 or len(b) < 2:
         return SignificanceTest(None, None, "Student's t needs at least two values per timepoint")
@@ -99,7 +106,7 @@ def student_t(a: Sequence[float], b: Sequence[float]) -> SignificanceTest:
         return SignificanceTest(
             None, None, "Student's t undefined: no variance within either timepoint"
         )
-    return _scipy(stats.ttest_ind, a, b, equal_var=True)
+    return _scipy(stats.ttest_ind, b, a, equal_var=True)
 
 
 def paired_t(a: Sequence[float], b: Sequence[float]) -> SignificanceTest:
@@ -109,8 +116,8 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> SignificanceTest:
         a, b: paired values, same length and order.
 
     Returns:
-        t (mean of a - b over its standard error) and the two-sided p-value; None with a note
-        for fewer than two pairs or differences that do not vary.
+        t (mean of b - a over its standard error: scipy's ttest_rel(b, a)) and the two-sided
+        p-value; None with a note for fewer than two pairs or differences that do not vary.
     """
     _check_pairs(a, b)
     if len(a) < 2:
@@ -119,13 +126,18 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> SignificanceTest:
     if _constant(differences):
         reason = "every difference is zero" if differences[0] == 0 else "differences do not vary"
         return SignificanceTest(None, None, f"paired t undefined: {reason}")
-    return _scipy(stats.ttest_rel, a, b)
+    return _scipy(stats.ttest_rel, b, a)
 
 
 def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> SignificanceTest:
-    """Wilcoxon signed-rank test (scipy wilcoxon) of the differences a - b.
+    """Wilcoxon signed-rank test of the differences b - a, two-sided.
 
-    Zero differences are dropped (zero_method "wilcox", scipy's default).
+    Zero differences are dropped before ranking (zero_method "wilcox", as R's wilcox.test).
+    The exact null distribution (scipy, method "exact") holds only for distinct non-zero
+    differences: with tied absolute differences or dropped zeros the p-value is the normal
+    approximation with the tie-corrected variance and a continuity correction of 0.5, which is
+    what R's ``wilcox.test(b - a, correct = TRUE)`` reports (scipy's "auto" would stay exact for
+    small samples even with ties, which the exact distribution does not allow).
 
     Args:
         a, b: paired values, same length and order.
@@ -137,9 +149,33 @@ def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> Significance
     _check_pairs(a, b)
     if not a:
         return SignificanceTest(None, None, "Wilcoxon needs at least one pair")
-    if all(x == y for x, y in zip(a, b, strict=True)):
+    differences = [y - x for x, y in zip(a, b, strict=True)]
+    non_zero = [difference for difference in differences if difference != 0]
+    if not non_zero:
         return SignificanceTest(None, None, "Wilcoxon undefined: every difference is zero")
-    return _scipy(stats.wilcoxon, a, b)
+    magnitudes = [abs(difference) for difference in non_zero]
+    if len(non_zero) == len(differences) and len(set(magnitudes)) == len(magnitudes):
+        return _scipy(stats.wilcoxon, non_zero, zero_method="wilcox", method="exact")
+    return _wilcoxon_normal_approximation(non_zero)
+
+
+def _wilcoxon_normal_approximation(non_zero: Sequence[float]) -> SignificanceTest:
+    """The normal approximation of R's wilcox.test (correct = TRUE) for non-zero differences.
+
+    V = sum of the (average) ranks of |d| over the positive d; E[V] = n(n + 1)/4;
+    Var[V] = n(n + 1)(2n + 1)/24 - sum(t^3 - t)/48 over the groups of t tied |d|;
+    z = (V - E[V] - 0.5 sign(V - E[V])) / sqrt(Var[V]); p = 2 P(Z > |z|).
+    """
+    n = len(non_zero)
+    ranks = stats.rankdata([abs(difference) for difference in non_zero])  # ties: average rank
+    positive_sum = float(sum(rank for rank, d in zip(ranks, non_zero, strict=True) if d > 0))
+    negative_sum = n * (n + 1) / 2 - positive_sum
+    tie_sizes = Counter(abs(difference) for difference in non_zero).values()
+    variance = n * (n + 1) * (2 * n + 1) / 24 - sum(t**3 - t for t in tie_sizes) / 48
+    deviation = positive_sum - n * (n + 1) / 4
+    z = (deviation - math.copysign(0.5, deviation) * (deviation != 0)) / math.sqrt(variance)
+    p_value = min(1.0, 2 * float(stats.norm.sf(abs(z))))
+    return SignificanceTest(min(positive_sum, negative_sum), p_value)
 
 
 def compare_timepoints(pairs: Iterable[tuple[float | None, float | None]]) -> Comparison:

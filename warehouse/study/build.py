@@ -80,6 +80,7 @@ def study_models(models_dir: Path = MODELS_DIR) -> tuple[StudyModel, ...]:
 def study_table_names() -> tuple[str, ...]:
     """Every table build_study creates, in build order."""
     return (
+        "config_lists",
         "config_codes",
         "config_parameters",
         "compass31_scores",
@@ -205,15 +206,41 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -
 
 
 def _write_config(con: duckdb.DuckDBPyConnection, config: StudyConfig) -> None:
+    lists = config.list_rows()
+    _replace_table(
+        con,
+        "config_lists",
+        pa.table(
+            {
+                name: pa.array([row[i] for row in lists], data_type)
+                for i, (name, data_type) in enumerate(
+                    (
+                        ("list_name", pa.string()),
+                        ("list_number", pa.int32()),
+                        ("label", pa.string()),
+                        ("description", pa.string()),
+                        ("codes", pa.int32()),
+                    )
+                )
+            }
+        ),
+    )
     codes = config.code_rows()
     _replace_table(
         con,
         "config_codes",
         pa.table(
             {
-                name: pa.array([row[i] for row in codes], pa.string())
-                for i, name in enumerate(
-                    ("list_name", "system", "code", "match", "display_pattern")
+                name: pa.array([row[i] for row in codes], data_type)
+                for i, (name, data_type) in enumerate(
+                    (
+                        ("list_name", pa.string()),
+                        ("system", pa.string()),
+                        ("code", pa.string()),
+                        ("match", pa.string()),
+                        ("display_pattern", pa.string()),
+                        ("position", pa.int32()),
+                    )
                 )
             }
         ),
@@ -379,6 +406,11 @@ STUDY_TESTS_SCHEMA = pa.schema(
 def study_tests(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Compare the COMPASS-31 scores between timepoints (study.compass31_by_timepoint).
 
+    A patient whose two timepoints are one visit (LDN written at the first autonomic visit:
+    study.timepoints.same_visit_as_prescription) has one COMPASS-31 for both; that value is left
+    out at timepoint a, so the paired tests get no zero-difference pair from it and Student's
+    test does not count it twice. The note says how many patients were left out.
+
     Args:
         con: a connection where study.compass31_by_timepoint exists.
 
@@ -388,31 +420,50 @@ def study_tests(con: duckdb.DuckDBPyConnection) -> pa.Table:
     score_columns = ", ".join(SCORES)
     rows = con.execute(
         f"""
-        SELECT patient_id, timepoint, {score_columns}
+        SELECT patient_id, timepoint, visit_id, {score_columns}
         FROM {_table("compass31_by_timepoint")}
         ORDER BY patient_id, timepoint_number
         """
     ).fetchall()
     values: dict[tuple[str, str], dict[str, float | None]] = {}
-    for patient_id, timepoint, *scores in rows:
+    visits: dict[tuple[str, str], str | None] = {}
+    for patient_id, timepoint, visit_id, *scores in rows:
         values[(patient_id, timepoint)] = dict(zip(SCORES, scores, strict=True))
+        visits[(patient_id, timepoint)] = visit_id
     patients = sorted({patient_id for patient_id, _ in values})
     columns: dict[str, list] = {field.name: [] for field in STUDY_TESTS_SCHEMA}
     for comparison, timepoint_a, timepoint_b in COMPARISONS:
+        one_visit = {
+            patient_id
+            for patient_id in patients
+            if visits.get((patient_id, timepoint_a)) is not None
+            and visits.get((patient_id, timepoint_a)) == visits.get((patient_id, timepoint_b))
+        }
         for score in SCORES:
-            result = compare_timepoints(
-                (
-                    values.get((patient_id, timepoint_a), {}).get(score),
-                    values.get((patient_id, timepoint_b), {}).get(score),
+            pairs = []
+            left_out = 0
+            for patient_id in patients:
+                value_a = values.get((patient_id, timepoint_a), {}).get(score)
+                value_b = values.get((patient_id, timepoint_b), {}).get(score)
+                if patient_id in one_visit and value_a is not None:
+                    value_a = None
+                    left_out += 1
+                pairs.append((value_a, value_b))
+            result = compare_timepoints(pairs)
+            notes = [result.note] if result.note else []
+            if left_out:
+                notes.insert(
+                    0,
+                    f"{left_out} patient(s) left out at {timepoint_a}: the {timepoint_a} visit "
+                    f"is the {timepoint_b} visit (one COMPASS-31 for both)",
                 )
-                for patient_id in patients
-            )
             row = {
                 "comparison": comparison,
                 "score": score,
                 "timepoint_a": timepoint_a,
                 "timepoint_b": timepoint_b,
                 **{name: getattr(result, name) for name in result.__dataclass_fields__},
+                "note": "; ".join(notes) or None,
             }
             for name, column in columns.items():
                 column.append(row[name])

@@ -34,6 +34,7 @@ REQUIRED_LISTS = (
     "naltrexone_drug_name",
     "naltrexone_excluded_drug_name",
     "ldn_dose_units",
+    "ldn_dose_units_microgram",
     "excluded_order_statuses",
     "reason_pain_fibromyalgia",
     "reason_orthostatic_intolerance",
@@ -46,6 +47,10 @@ REQUIRED_LISTS = (
     "side_effect_excluded_actualities",
 )
 """Every list the SQL models read; a config must define each (some may be empty)."""
+
+COMORBIDITY_LIST = re.compile(r"comorbidity_[a-z][a-z0-9_]*")
+"""Further lists a config may add: each `comorbidity_<name>` counts in study.cohort.comorbidities
+and in study.summary like the required ones (the flag columns are the required ones only)."""
 
 # Lists without which the study cannot find anyone: they must hold at least one code.
 _NON_EMPTY_LISTS = (
@@ -60,7 +65,7 @@ _NON_EMPTY_LISTS = (
     "pain_score",
     "side_effect_severities",
 )
-# Flags of study.cohort, in column order: list comorbidity_<name> -> column <name>.
+# Flag columns of study.cohort, in column order: list comorbidity_<name> -> column <name>.
 COMORBIDITIES = tuple(
     name.removeprefix("comorbidity_") for name in REQUIRED_LISTS if name.startswith("comorbidity_")
 )
@@ -93,11 +98,13 @@ class CodeEntry:
 
 @dataclass(frozen=True)
 class CodeList:
-    """A named list of codes, with the description analysts read."""
+    """A named list of codes, with the description analysts read and an optional short label
+    (the words a report prints for it, e.g. in study.summary; None: the description)."""
 
     name: str
     description: str
     codes: tuple[CodeEntry, ...]
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class StudyParameters:
 
     ldn_max_daily_dose_mg: float = 5.0
     standard_initial_daily_dose_mg: float = 1.0
+    assumed_frequency_per_day_when_missing: float | None = None
     follow_up_min_days: int = 90
     follow_up_max_days: int = 270
     follow_up_autonomic_only: bool = True
@@ -146,12 +154,20 @@ class StudyConfig:
         """The COMPASS-31 Questionnaire canonical URLs (no version suffix)."""
         return tuple(entry.code for entry in self.code_lists["compass31_questionnaire"].codes)
 
-    def code_rows(self) -> list[tuple[str, str | None, str, str, str | None]]:
-        """Rows of study.config_codes: (list_name, system, code, match, display_pattern)."""
+    def code_rows(self) -> list[tuple[str, str | None, str, str, str | None, int]]:
+        """Rows of study.config_codes: (list_name, system, code, match, display_pattern,
+        position), position = the entry's place in its list (1, 2, ...) as written."""
         return [
-            (code_list.name, entry.system, entry.code, entry.match, entry.display_pattern)
+            (code_list.name, entry.system, entry.code, entry.match, entry.display_pattern, number)
             for code_list in self.code_lists.values()
-            for entry in code_list.codes
+            for number, entry in enumerate(code_list.codes, start=1)
+        ]
+
+    def list_rows(self) -> list[tuple[str, int, str | None, str, int]]:
+        """Rows of study.config_lists: (list_name, list_number, label, description, codes)."""
+        return [
+            (code_list.name, number, code_list.label, code_list.description, len(code_list.codes))
+            for number, code_list in enumerate(self.code_lists.values(), start=1)
         ]
 
     def parameter_rows(self) -> list[tuple[str, str | None]]:
@@ -288,13 +304,22 @@ def _code_lists(reader: _Reader, value: object, systems: dict[str, str]) -> dict
     lists = reader.mapping(value, "code_lists")
     if missing := [name for name in REQUIRED_LISTS if name not in lists]:
         raise reader.error(f"code_lists.{missing[0]}", "is missing (the study models read it)")
-    reader.only_keys(lists, "code_lists", set(REQUIRED_LISTS))
+    extra_comorbidities = [
+        name
+        for name in lists
+        if name not in REQUIRED_LISTS and COMORBIDITY_LIST.fullmatch(str(name))
+    ]
+    reader.only_keys(lists, "code_lists", {*REQUIRED_LISTS, *extra_comorbidities})
     result = {}
-    for name in REQUIRED_LISTS:
+    # The required lists first, then further comorbidity lists in the file's order.
+    for name in (*REQUIRED_LISTS, *extra_comorbidities):
         path = f"code_lists.{name}"
         body = reader.mapping(lists[name], path)
-        reader.only_keys(body, path, {"description", "codes"})
+        reader.only_keys(body, path, {"description", "label", "codes"})
         description = reader.text(body.get("description"), f"{path}.description")
+        label = body.get("label")
+        if label is not None:
+            label = reader.text(label, f"{path}.label")
         raw_codes = body.get("codes")
         if not isinstance(raw_codes, list):
             raise reader.error(f"{path}.codes", "must be a list (write [] for none)")
@@ -306,7 +331,7 @@ def _code_lists(reader: _Reader, value: object, systems: dict[str, str]) -> dict
         )
         if len(set(entries)) != len(entries):
             raise reader.error(f"{path}.codes", "lists the same entry twice")
-        result[name] = CodeList(name, description, entries)
+        result[name] = CodeList(name, description, entries, label)
     return result
 
 
@@ -377,6 +402,13 @@ def _parameters(reader: _Reader, value: object) -> StudyParameters:
             ):
                 raise reader.error(path, f"must be a list of increasing whole numbers, got {raw!r}")
             values[name] = tuple(raw)
+        elif name == "assumed_frequency_per_day_when_missing":
+            # Empty (null): no frequency is assumed, an order without one has no daily dose.
+            if raw is not None and (
+                not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0
+            ):
+                raise reader.error(path, f"must be a number > 0 or empty, got {raw!r}")
+            values[name] = None if raw is None else float(raw)
         elif name == "compass31_reported_total_link_id" and raw is None:
             values[name] = None
         else:

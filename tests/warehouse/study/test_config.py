@@ -30,7 +30,7 @@ def test_the_shipped_config_states_the_spec(shipped):
     assert parameters.questionnaire_match_window_days == 14
     assert parameters.pain_improvement_points == 2
     assert config.compass31_canonicals == ("http://example.org/fhir/Questionnaire/compass-31",)
-    rows = config.code_rows()
+    rows = [row[:5] for row in config.code_rows()]
     icd = "http://hl7.org/fhir/sid/icd-10-cm"
     assert ("dysautonomia_pots", icd, "G90.A", "exact", None) in rows
     assert ("comorbidity_migraine", icd, "G43", "prefix", None) in rows
@@ -50,6 +50,41 @@ def test_the_shipped_config_states_the_spec(shipped):
     assert parameters["follow_up_autonomic_only"] == "true"
     assert parameters["age_band_edges"] == "18,30,40,50,60,70,80,90"
     assert parameters["config_source"] == "ldn.yaml" and len(parameters["config_sha256"]) == 64
+    # No frequency is assumed for an order without one unless the study decides so.
+    assert parameters["assumed_frequency_per_day_when_missing"] is None
+    assert config.parameters.assumed_frequency_per_day_when_missing is None
+
+
+def test_severities_are_listed_from_least_to_most_severe():
+    rows = load_study_config().code_rows()
+    positions = {row[2]: row[5] for row in rows if row[0] == "side_effect_severities"}
+    assert positions == {"mild": 1, "moderate": 2, "severe": 3}
+
+
+def test_comorbidity_labels_and_further_comorbidity_lists(shipped):
+    config = load_study_config()
+    lists = {row[0]: row[1:] for row in config.list_rows()}
+    assert lists["comorbidity_small_fiber_neuropathy"][1] == "small fiber neuropathy"
+    assert lists["comorbidity_ehlers_danlos"][1] == "Ehlers-Danlos syndrome"
+    data = copy.deepcopy(shipped)
+    data["code_lists"]["comorbidity_gout"] = {
+        "description": "Gout (M10.x).",
+        "codes": [{"system": "icd10cm", "code": "M10", "match": "prefix"}],
+    }
+    extended = study_config_from_mapping(data)
+    assert list(extended.code_lists)[-1] == "comorbidity_gout"
+    assert extended.code_lists["comorbidity_gout"].label is None
+    assert ("comorbidity_gout", len(REQUIRED_LISTS) + 1, None, "Gout (M10.x).", 1) in (
+        extended.list_rows()
+    )
+
+
+def test_an_assumed_frequency_is_a_positive_number_or_empty(shipped):
+    data = copy.deepcopy(shipped)
+    data["parameters"]["assumed_frequency_per_day_when_missing"] = 1
+    config = study_config_from_mapping(data)
+    assert config.parameters.assumed_frequency_per_day_when_missing == 1.0
+    assert dict(config.parameter_rows())["assumed_frequency_per_day_when_missing"] == "1.0"
 
 
 def test_codes_read_as_integers_become_text(shipped):
@@ -76,11 +111,31 @@ def _broken(shipped: dict, change) -> StudyConfigError:
             "missing",
         ),
         (
-            lambda d: d["code_lists"].__setitem__(
-                "comorbidity_gout", {"description": "x", "codes": []}
-            ),
-            "code_lists.comorbidity_gout",
+            lambda d: d["code_lists"].__setitem__("gout", {"description": "x", "codes": []}),
+            "code_lists.gout",
             "unknown key",
+        ),
+        (
+            lambda d: d["code_lists"].__setitem__(
+                "comorbidity_Gout", {"description": "x", "codes": []}
+            ),
+            "code_lists.comorbidity_Gout",
+            "unknown key",
+        ),
+        (
+            lambda d: d["code_lists"]["comorbidity_migraine"].__setitem__("label", ""),
+            "code_lists.comorbidity_migraine.label",
+            "non-empty text",
+        ),
+        (
+            lambda d: d["parameters"].__setitem__("assumed_frequency_per_day_when_missing", 0),
+            "parameters.assumed_frequency_per_day_when_missing",
+            "number > 0 or empty",
+        ),
+        (
+            lambda d: d["parameters"].__setitem__("assumed_frequency_per_day_when_missing", "1"),
+            "parameters.assumed_frequency_per_day_when_missing",
+            "number > 0 or empty",
         ),
         (
             lambda d: d["code_lists"]["comorbidity_migraine"]["codes"][0].__setitem__(

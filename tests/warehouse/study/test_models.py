@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import copy
+import math
+from collections.abc import Callable
 
-from warehouse.study import build_study
+import pytest
+import yaml
+
+from warehouse.study import DEFAULT_CONFIG, StudyConfig, build_study, study_config_from_mapping
 
 from .helpers import CANONICAL, Chart, LdnPatient, bladder_answers, day
 
@@ -21,6 +26,13 @@ def one(con, sql: str, *parameters):
     rows = con.execute(sql, list(parameters)).fetchall()
     assert len(rows) == 1, rows
     return rows[0] if len(rows[0]) > 1 else rows[0][0]
+
+
+def config_with(change: Callable[[dict], None]) -> StudyConfig:
+    """The shipped config with `change` applied to its parsed YAML."""
+    data = copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8")))
+    change(data)
+    return study_config_from_mapping(data)
 
 
 # ------------------------------------------------------------------------------- inclusion
@@ -301,7 +313,11 @@ def test_an_increase_undone_before_the_follow_up_is_no_increase(writer, rows):
         ({"dose": 3, "per_day": 2}, False, "daily dose above 5.0 mg"),
         ({"dose": 50}, False, "daily dose above 5.0 mg"),
         ({"dose": None}, False, "no dose"),
-        ({"dose": 1, "per_day": None}, False, "no frequency"),
+        (
+            {"dose": 1, "per_day": None},
+            False,
+            "no frequency (none assumed: assumed_frequency_per_day_when_missing is empty)",
+        ),
         ({"dose": 1, "unit": "g"}, False, "dose unit g not accepted"),
         ({"dose": 1, "status": "entered-in-error"}, False, "order status entered-in-error"),
         ({"dose": 1, "rxnorm": None, "name": "Naltrexone HCl 1 mg capsule"}, True, None),
@@ -314,6 +330,111 @@ def test_which_naltrexone_orders_are_ldn(writer, rows, order, is_ldn, why):
         is_ldn,
         why,
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "dose", "daily_dose"),
+    [
+        ("mg", 1.5, 1.5),
+        ("MG", 1.5, 1.5),
+        ("Mg", 1.5, 1.5),
+        ("milligram", 1.5, 1.5),
+        ("Milligrams", 1.5, 1.5),
+        (" mg ", 1.5, 1.5),
+        ("mcg", 1500, 1.5),
+        ("ug", 1500, 1.5),
+        ("UG", 1500, 1.5),
+        ("\u00b5g", 1500, 1.5),  # micro sign
+        ("\u03bcg", 1500, 1.5),  # Greek mu
+        ("microgram", 4500, 4.5),
+        ("micrograms", 50000, 50.0),
+    ],
+)
+def test_dose_units_in_any_case_and_micrograms_in_mg(writer, rows, unit, dose, daily_dose):
+    patient = LdnPatient(rows)
+    writer.execute(
+        "UPDATE core.meds SET dose_unit = ?, dose_value = ? WHERE med_id = ?",
+        [unit, dose, patient.ldn],
+    )
+    build_study(writer)
+    row = one(
+        writer, "SELECT daily_dose_mg, is_ldn, daily_dose_unknown FROM study.naltrexone_orders"
+    )
+    assert row == (daily_dose, daily_dose <= 5, False)
+    # An LDN order in MG or micrograms keeps the patient in the cohort.
+    assert one(writer, "SELECT count(*) FROM study.cohort") == (1 if daily_dose <= 5 else 0)
+
+
+@pytest.mark.parametrize("unit", ["g", "mgs", "mg/ml", "tablet", None])
+def test_other_dose_units_are_not_accepted(writer, rows, unit):
+    Chart(rows).order(0, 1, unit=unit)
+    build_study(writer)
+    assert one(
+        writer,
+        "SELECT daily_dose_mg, dose_unit_to_mg, daily_dose_unknown, not_ldn_reason "
+        "FROM study.naltrexone_orders",
+    ) == (None, None, True, f"dose unit {unit or 'missing'} not accepted")
+
+
+def test_a_missing_frequency_is_assumed_only_when_the_study_says_so(writer, rows):
+    patient = LdnPatient(rows)
+    writer.execute("UPDATE core.meds SET frequency_per_day = NULL WHERE med_id = ?", [patient.ldn])
+    above = Chart(rows).order(0, 6, per_day=None)
+    build_study(writer)
+    assert one(writer, "SELECT count(*) FROM study.cohort") == 0
+    orders = {
+        row[0]: row[1:]
+        for row in writer.execute(
+            "SELECT med_id, frequency_assumed, daily_dose_mg, is_ldn, not_ldn_reason "
+            "FROM study.naltrexone_orders"
+        ).fetchall()
+    }
+    none_assumed = "no frequency (none assumed: assumed_frequency_per_day_when_missing is empty)"
+    assert orders == {
+        patient.ldn: (False, None, False, none_assumed),
+        above: (False, None, False, none_assumed),
+    }
+    once_daily = config_with(
+        lambda d: d["parameters"].__setitem__("assumed_frequency_per_day_when_missing", 1)
+    )
+    build_study(writer, once_daily)
+    assert one(writer, "SELECT patient_id FROM study.cohort") == patient.patient_id
+    orders = {
+        row[0]: row[1:]
+        for row in writer.execute(
+            "SELECT med_id, frequency_assumed, daily_dose_mg, is_ldn, not_ldn_reason "
+            "FROM study.naltrexone_orders"
+        ).fetchall()
+    }
+    assert orders == {
+        patient.ldn: (True, 1.0, True, None),
+        above: (True, 6.0, False, "daily dose above 5.0 mg (frequency assumed: 1.0 per day)"),
+    }
+
+
+def test_orders_without_a_daily_dose_are_counted_in_the_summary(writer, rows):
+    LdnPatient(rows)
+    build_study(writer)
+    assert one(writer, "SELECT count(*) FROM study.summary WHERE section = 'data_quality'") == 0
+    lost = LdnPatient(rows)  # LDN written as 1 "tablet": no daily dose, so no LDN order
+    writer.execute("UPDATE core.meds SET dose_unit = 'tablet' WHERE med_id = ?", [lost.ldn])
+    kept = LdnPatient(rows)  # a second, unusable order beside a valid LDN order
+    kept.order(90, 1, per_day=None)
+    no_diagnosis = Chart(rows)  # not a study patient, but its order is counted
+    no_diagnosis.order(0, None)
+    build_study(writer)
+    assert screening(writer, lost.patient_id)["exclusion_reason"] == "no_ldn_order"
+    measures = {
+        row[0]: row[1:]
+        for row in writer.execute(
+            "SELECT measure, n, denominator, display FROM study.summary "
+            "WHERE section = 'data_quality' ORDER BY measure_number"
+        ).fetchall()
+    }
+    assert measures == {
+        "naltrexone_orders_without_daily_dose": (3, 5, "60.00 % (3 of 5)"),
+        "patients_no_ldn_with_order_without_daily_dose": (1, None, "1"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -400,6 +521,46 @@ def test_comorbidities(writer, rows):
     ) == (True, False)
 
 
+def test_summary_comorbidities_come_from_the_config(writer, rows):
+    patient = LdnPatient(rows)
+    patient.condition("M10.9")
+    patient.condition("M79.7")
+    LdnPatient(rows)
+    build_study(writer)
+    shipped = writer.execute(
+        "SELECT measure, label FROM study.summary WHERE section = 'comorbidities' "
+        "ORDER BY measure_number"
+    ).fetchall()
+    assert shipped == [
+        ("comorbidity_fibromyalgia", "comorbidity: fibromyalgia"),
+        ("comorbidity_small_fiber_neuropathy", "comorbidity: small fiber neuropathy"),
+        ("comorbidity_ehlers_danlos", "comorbidity: Ehlers-Danlos syndrome"),
+        ("comorbidity_mast_cell_activation", "comorbidity: mast cell activation"),
+        ("comorbidity_migraine", "comorbidity: migraine"),
+        ("comorbidity_chronic_pain", "comorbidity: chronic pain"),
+    ]
+
+    def add_gout(data: dict) -> None:
+        data["code_lists"]["comorbidity_gout"] = {
+            "description": "Gout (M10.x).",
+            "codes": [{"system": "icd10cm", "code": "M10", "match": "prefix"}],
+        }
+
+    build_study(writer, config_with(add_gout))
+    rows_now = writer.execute(
+        "SELECT measure, label, n, denominator FROM study.summary "
+        "WHERE section = 'comorbidities' ORDER BY measure_number"
+    ).fetchall()
+    assert [row[:2] for row in rows_now] == [
+        *shipped,
+        ("comorbidity_gout", "comorbidity: Gout (M10.x)."),
+    ]
+    assert rows_now[-1][2:] == (1, 2) and rows_now[0][2:] == (1, 2)
+    assert one(
+        writer, "SELECT comorbidities FROM study.cohort WHERE patient_id = ?", patient.patient_id
+    ) == ["fibromyalgia", "gout"]
+
+
 def test_the_small_fiber_qualifier_in_the_clinicians_term(writer, rows):
     polyneuropathy = "Polyneuropathy, unspecified"
     in_term = LdnPatient(rows)
@@ -473,7 +634,88 @@ def test_side_effects_between_prescription_and_follow_up(writer, rows):
     ) == (2, True, 1, "moderate")
 
 
+def test_the_worst_severity_follows_the_order_of_the_config_list(writer, rows):
+    patient = LdnPatient(rows)
+    patient.adverse_event(70, patient.ldn, severity="severe")
+    patient.adverse_event(80, patient.ldn, severity="mild")
+    patient.adverse_event(90, patient.ldn, severity="moderate")
+    build_study(writer)
+    assert one(writer, "SELECT worst_side_effect_severity FROM study.outcomes") == "severe"
+
+    def reverse(data: dict) -> None:
+        data["code_lists"]["side_effect_severities"]["codes"].reverse()
+
+    build_study(writer, config_with(reverse))
+    assert one(writer, "SELECT worst_side_effect_severity FROM study.outcomes") == "mild"
+
+
 # ------------------------------------------------------------------------ summary and tests
+
+
+def test_ldn_written_at_the_first_visit_keeps_the_patient_but_not_the_pair(writer, rows):
+    same_visit = Chart(rows)
+    first = same_visit.visit(0)
+    same_visit.condition("G90.9", visit_id=first)
+    same_visit.compass(0, visit_id=first, answers=bladder_answers(4))
+    same_visit.order(0, 1, visit_id=first)
+    follow_up = same_visit.visit(120)
+    same_visit.compass(120, visit_id=follow_up, answers=bladder_answers(2))
+    for first_option, second_option in [(1, 2), (2, 3), (1, 3)]:
+        LdnPatient(
+            rows,
+            answers=(
+                bladder_answers(first_option),
+                bladder_answers(second_option),
+                bladder_answers(second_option),
+            ),
+        )
+    build_study(writer)
+    assert one(writer, "SELECT count(*) FROM study.cohort") == 4
+    flags = writer.execute(
+        "SELECT patient_id, timepoint, same_visit_as_prescription FROM study.timepoints "
+        "WHERE same_visit_as_prescription"
+    ).fetchall()
+    assert flags == [(same_visit.patient_id, "initial", True)]
+    assert one(
+        writer,
+        "SELECT count(*) FILTER (WHERE same_visit_as_prescription), count(*) "
+        "FROM study.compass31_by_timepoint",
+    ) == (1, 12)
+    tests = {
+        row[0]: row[1:]
+        for row in writer.execute(
+            "SELECT comparison, n, n_a, n_b, mean_a, note FROM study.tests WHERE score = 'total'"
+        ).fetchall()
+    }
+    # Initial vs prescription: the same-visit patient's one COMPASS-31 is left out at the
+    # initial timepoint (no zero pair, not counted twice); it stays at prescription.
+    n, n_a, n_b, mean_a, note = tests["initial_vs_prescription"]
+    assert (n, n_a, n_b) == (3, 3, 4)
+    assert mean_a == pytest.approx(10 / 9 * (0 + 1 + 0) / 3)
+    assert note == (
+        "1 patient(s) left out at initial: the initial visit is the prescription visit "
+        "(one COMPASS-31 for both)"
+    )
+    assert tests["prescription_vs_followup"][:3] == (4, 4, 4)
+    assert tests["prescription_vs_followup"][4] is None
+
+
+def test_t_and_mean_difference_have_the_same_sign_in_study_tests(writer, rows):
+    for first, second, third in [(1, 2, 1), (2, 4, 1), (1, 3, 2), (2, 3, 1)]:
+        LdnPatient(
+            rows, answers=(bladder_answers(first), bladder_answers(second), bladder_answers(third))
+        )
+    build_study(writer)
+    found = writer.execute(
+        "SELECT comparison, mean_difference, t_student, mean_paired_difference, t_paired "
+        "FROM study.tests WHERE score = 'total' ORDER BY comparison"
+    ).fetchall()
+    assert [row[0] for row in found] == ["initial_vs_prescription", "prescription_vs_followup"]
+    # Scores rise from initial to prescription and fall by the follow-up.
+    assert found[0][1] > 0 and found[1][1] < 0
+    for _, mean_difference, t_student, mean_paired, t_paired in found:
+        assert math.copysign(1, t_student) == math.copysign(1, mean_difference)
+        assert math.copysign(1, t_paired) == math.copysign(1, mean_paired)
 
 
 def test_summary_means_and_tests_follow_the_scores(writer, rows):

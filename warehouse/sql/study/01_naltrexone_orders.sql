@@ -2,8 +2,14 @@
 -- Grain: one row per naltrexone order (a core.meds row whose RxNorm code is in
 -- naltrexone_rxnorm or whose drug name matches naltrexone_drug_name, and whose drug name
 -- matches nothing in naltrexone_excluded_drug_name), for every patient, cohort or not.
--- LDN: daily dose = dose_value x frequency_per_day, in a unit of ldn_dose_units, at most
--- ldn_max_daily_dose_mg, in an order whose status is not in excluded_order_statuses.
+-- LDN: daily dose = dose_value x frequency_per_day in mg, at most ldn_max_daily_dose_mg, in an
+-- order whose status is not in excluded_order_statuses. The unit decides the factor to mg: 1
+-- for a unit of ldn_dose_units (case-insensitive: mg, MG, milligram(s)), 1/1000 for a unit of
+-- ldn_dose_units_microgram (mcg, ug, µg, microgram(s)); any other unit gives no daily dose.
+-- A missing frequency_per_day is replaced by assumed_frequency_per_day_when_missing when that
+-- parameter is set (frequency_assumed), else the order has no daily dose.
+-- daily_dose_unknown marks the orders that fall out for want of a dose, a frequency or an
+-- accepted unit (study.summary counts them, section data_quality).
 -- core.meds.rxnorm_code holds RxNorm codes only (the view filters on the system), so the
 -- RxNorm list compares codes.
 
@@ -11,7 +17,10 @@ with
 
 parameters as (
     select
-        max(value) filter (where name = 'ldn_max_daily_dose_mg')::double as ldn_max_daily_dose_mg
+        max(value) filter (where name = 'ldn_max_daily_dose_mg')::double as ldn_max_daily_dose_mg,
+        max(value) filter (
+            where name = 'assumed_frequency_per_day_when_missing'
+        )::double as assumed_frequency_per_day
     from study.config_parameters
 ),
 
@@ -61,15 +70,26 @@ naltrexone_meds as (
 classified as (
     select
         naltrexone_meds.*,
-        exists (
-            select 1
-            from config_codes
-            where config_codes.list_name = 'ldn_dose_units'
-                and study.code_matches(
-                    naltrexone_meds.dose_unit, null,
-                    config_codes.code, config_codes.match, config_codes.display_pattern
-                )
-        ) as dose_unit_accepted,
+        case
+            when exists (
+                select 1
+                from config_codes
+                where config_codes.list_name = 'ldn_dose_units'
+                    and study.code_matches(
+                        naltrexone_meds.dose_unit, null,
+                        config_codes.code, config_codes.match, config_codes.display_pattern
+                    )
+            ) then 1.0::double
+            when exists (
+                select 1
+                from config_codes
+                where config_codes.list_name = 'ldn_dose_units_microgram'
+                    and study.code_matches(
+                        naltrexone_meds.dose_unit, null,
+                        config_codes.code, config_codes.match, config_codes.display_pattern
+                    )
+            ) then 0.001::double
+        end as dose_unit_to_mg,
         exists (
             select 1
             from config_codes
@@ -85,10 +105,16 @@ classified as (
 dosed as (
     select
         classified.*,
-        case
-            when dose_unit_accepted then round(dose_value * frequency_per_day, 4)
-        end as daily_dose_mg
+        classified.frequency_per_day is null
+            and parameters.assumed_frequency_per_day is not null as frequency_assumed,
+        round(
+            classified.dose_value
+            * classified.dose_unit_to_mg
+            * coalesce(classified.frequency_per_day, parameters.assumed_frequency_per_day),
+            4
+        ) as daily_dose_mg
     from classified
+    cross join parameters
 ),
 
 final as (
@@ -105,7 +131,10 @@ final as (
         dosed.dose_value,
         dosed.dose_unit,
         dosed.frequency_per_day,
+        dosed.frequency_assumed,
+        dosed.dose_unit_to_mg,
         dosed.daily_dose_mg,
+        not dosed.status_excluded and dosed.daily_dose_mg is null as daily_dose_unknown,
         dosed.reason_code,
         dosed.reason_condition_id,
         (
@@ -117,12 +146,18 @@ final as (
         case
             when dosed.status_excluded then 'order status ' || dosed.status
             when dosed.dose_value is null then 'no dose'
-            when dosed.frequency_per_day is null then 'no frequency'
-            when not dosed.dose_unit_accepted
+            when dosed.frequency_per_day is null and not dosed.frequency_assumed
+                then 'no frequency (none assumed: assumed_frequency_per_day_when_missing is empty)'
+            when dosed.dose_unit_to_mg is null
                 then 'dose unit ' || coalesce(dosed.dose_unit, 'missing') || ' not accepted'
             when dosed.daily_dose_mg <= 0 then 'daily dose not positive'
             when dosed.daily_dose_mg > parameters.ldn_max_daily_dose_mg
                 then 'daily dose above ' || parameters.ldn_max_daily_dose_mg || ' mg'
+        end
+        || case
+            when dosed.frequency_assumed and not dosed.status_excluded
+                then ' (frequency assumed: ' || parameters.assumed_frequency_per_day || ' per day)'
+            else ''
         end as not_ldn_reason
     from dosed
     cross join parameters

@@ -4,6 +4,10 @@
 -- follow_up: the first visit follow_up_min_days..follow_up_max_days after the prescription
 -- visit with a COMPASS-31 (study.screening has the rules). Dates are the visits' start dates as
 -- stored (shifted per patient under profile ED, so differences in days are exact).
+-- same_visit_as_prescription: the initial visit is the prescription visit (LDN written at the
+-- patient's first autonomic visit), so both timepoints share one visit and one COMPASS-31. Such
+-- patients stay in the cohort; study.tests leaves that value out of the initial-vs-prescription
+-- comparison. Set on the initial row only (false on the others).
 
 with
 
@@ -22,7 +26,8 @@ timepoints as (
         1 as timepoint_number,
         initial_visit_id as visit_id,
         initial_date as visit_date,
-        prescription_date
+        prescription_date,
+        initial_visit_id = prescription_visit_id as same_visit_as_prescription
     from screening
 
     union all
@@ -33,7 +38,8 @@ timepoints as (
         2 as timepoint_number,
         prescription_visit_id as visit_id,
         prescription_date as visit_date,
-        prescription_date
+        prescription_date,
+        false as same_visit_as_prescription
     from screening
 
     union all
@@ -44,7 +50,8 @@ timepoints as (
         3 as timepoint_number,
         follow_up_visit_id as visit_id,
         follow_up_date as visit_date,
-        prescription_date
+        prescription_date,
+        false as same_visit_as_prescription
     from screening
 ),
 
@@ -58,7 +65,8 @@ final as (
         date_diff(
             'day', timepoints.prescription_date, timepoints.visit_date
         ) as days_from_prescription,
-        visits.service
+        visits.service,
+        coalesce(timepoints.same_visit_as_prescription, false) as same_visit_as_prescription
     from timepoints
     left join visits
         on visits.visit_id = timepoints.visit_id

@@ -5,6 +5,8 @@
 -- an encounter-linked one first, then the one authored nearest the visit, then a complete one
 -- (total not NULL), then the latest authored, then the lowest response_id.
 -- Scores are the weighted domain scores and total of study.compass31_scores, unrounded.
+-- same_visit_as_prescription (study.timepoints): the initial row's visit is the prescription
+-- visit, so its scores are the prescription row's.
 
 with
 
@@ -52,6 +54,7 @@ final as (
         timepoints.timepoint_number,
         timepoints.visit_id,
         timepoints.visit_date,
+        timepoints.same_visit_as_prescription,
         chosen.response_id,
         chosen.link_method,
         coalesce(chosen.responses_at_visit, 0) as responses_at_visit,

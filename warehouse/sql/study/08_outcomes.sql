@@ -9,7 +9,8 @@
 -- Side effects: adverse events of the patient whose suspect is one of the patient's LDN orders,
 -- dated (else their visit's date) from the prescription date to the follow-up date inclusive,
 -- with a severity in side_effect_severities (or none recorded) and an actuality not in
--- side_effect_excluded_actualities.
+-- side_effect_excluded_actualities. The worst severity is the recorded severity that comes last
+-- in side_effect_severities (the list runs from least to most severe; config_codes.position).
 
 with
 
@@ -150,7 +151,16 @@ side_effects as (
         screening.patient_id,
         events.event_id,
         events.event_code,
-        events.severity
+        events.severity,
+        (
+            select max(config_codes.position)
+            from config_codes
+            where config_codes.list_name = 'side_effect_severities'
+                and study.code_matches(
+                    events.severity, null,
+                    config_codes.code, config_codes.match, config_codes.display_pattern
+                )
+        ) as severity_rank
     from screening
     inner join core.adverse_events as events
         on events.patient_id = screening.patient_id
@@ -189,13 +199,9 @@ side_effect_summary as (
         patient_id,
         count(*) as side_effects,
         count(*) filter (where severity = 'mild') as mild_side_effects,
-        case max(
-            case severity when 'severe' then 3 when 'moderate' then 2 when 'mild' then 1 end
-        )
-            when 3 then 'severe'
-            when 2 then 'moderate'
-            when 1 then 'mild'
-        end as worst_severity,
+        arg_max(severity, (severity_rank, severity)) filter (
+            where severity_rank is not null
+        ) as worst_severity,
         list(distinct event_code order by event_code) filter (
             where event_code is not null
         ) as side_effect_codes

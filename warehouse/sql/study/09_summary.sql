@@ -5,6 +5,11 @@
 -- Reason classes are percentages of the patients with a documented reason (study-ldn.md);
 -- every other percentage is of all cohort patients. Means and sample SDs (n - 1) are over
 -- the patients with a value; SD is NULL for fewer than two.
+-- Comorbidities: one row per comorbidity_<name> list of the config (study.config_lists, in
+-- its order), labelled "comorbidity: " and the list's label (else its description).
+-- Data quality (only when there is something to show): naltrexone orders of the warehouse
+-- without a daily dose (no dose, no frequency, or a unit in no accepted list), which are not
+-- LDN, and the patients with dysautonomia left without an LDN order who have such an order.
 
 with
 
@@ -30,6 +35,23 @@ outcomes as (
 
 by_timepoint as (
     select * from study.compass31_by_timepoint
+),
+
+comorbidity_lists as (
+    select
+        regexp_replace(list_name, '^comorbidity_', '') as comorbidity,
+        coalesce(label, description) as comorbidity_label,
+        row_number() over (order by list_number) as comorbidity_number
+    from study.config_lists
+    where list_name like 'comorbidity\_%' escape '\'
+),
+
+naltrexone_orders as (
+    select * from study.naltrexone_orders
+),
+
+screening as (
+    select * from study.screening
 ),
 
 totals as (
@@ -148,15 +170,7 @@ comorbidities as (
         totals.patients as denominator,
         null::double as mean,
         null::double as sd
-    from (
-        values
-            (1, 'fibromyalgia', 'fibromyalgia'),
-            (2, 'small_fiber_neuropathy', 'small fiber neuropathy'),
-            (3, 'ehlers_danlos', 'Ehlers-Danlos syndrome'),
-            (4, 'mast_cell_activation', 'mast cell activation'),
-            (5, 'migraine', 'migraine'),
-            (6, 'chronic_pain', 'chronic pain')
-    ) as comorbidity_list (comorbidity_number, comorbidity, comorbidity_label)
+    from comorbidity_lists as comorbidity_list
     cross join totals
 ),
 
@@ -278,6 +292,62 @@ side_effects as (
     cross join totals
 ),
 
+unknown_dose_orders as (
+    select
+        count(*) filter (where daily_dose_unknown) as orders_without_daily_dose,
+        count(*) as orders
+    from naltrexone_orders
+),
+
+patients_lost_to_unknown_doses as (
+    select count(*) as patients
+    from screening
+    where screening.exclusion_reason = 'no_ldn_order'
+        and exists (
+            select 1
+            from naltrexone_orders
+            where naltrexone_orders.patient_id = screening.patient_id
+                and naltrexone_orders.daily_dose_unknown
+        )
+),
+
+data_quality as (
+    select
+        12 as section_number,
+        1 as item_number,
+        'data_quality' as section,
+        'naltrexone_orders_without_daily_dose' as measure,
+        'naltrexone orders without a daily dose (no dose, no frequency or a dose unit not '
+            || 'accepted): not LDN' as label,
+        null::varchar as timepoint,
+        null::varchar as score,
+        orders_without_daily_dose as n,
+        orders as denominator,
+        null::double as mean,
+        null::double as sd
+    from unknown_dose_orders
+    where orders_without_daily_dose > 0
+
+    union all
+
+    select
+        12 as section_number,
+        2 as item_number,
+        'data_quality' as section,
+        'patients_no_ldn_with_order_without_daily_dose' as measure,
+        'patients with dysautonomia and no LDN order who have a naltrexone order without a '
+            || 'daily dose' as label,
+        null::varchar as timepoint,
+        null::varchar as score,
+        patients_lost_to_unknown_doses.patients as n,
+        null::bigint as denominator,
+        null::double as mean,
+        null::double as sd
+    from patients_lost_to_unknown_doses
+    cross join unknown_dose_orders
+    where unknown_dose_orders.orders_without_daily_dose > 0
+),
+
 compass31_long as (
     select patient_id, timepoint, timepoint_number, score, score_value
     from by_timepoint
@@ -326,6 +396,7 @@ measures as (
     union all by name select * from pain
     union all by name select * from side_effects
     union all by name select * from compass31
+    union all by name select * from data_quality
 ),
 
 final as (
