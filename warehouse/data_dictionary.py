@@ -33,6 +33,7 @@ from .schema import (
     core_tables,
     ensure_schema,
 )
+from .snapshot import _LOAD_COMMITS_DDL
 from .study import STUDY_SCHEMA, build_study, study_models
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,12 @@ OTHER_AUDIT_TABLES = {
     "check_results": (
         "Data-quality check outcomes per run: counts and status only, never values or keys.",
         "expectations/checks.py (the check runner), described in expectations/DATA_QUALITY.md",
+    ),
+    "check_violations": (
+        "Offending keys of failed SQL data-quality checks, up to 100 per check and run, for data "
+        "engineers: pseudonymous ids and positional indexes only, never values, codes or text. "
+        "Not shown in the auditors' run report, which keeps counts only.",
+        "expectations/checks.py (the check runner); `chartetl report RUN_ID --keys CHECK_ID`",
     ),
 }
 """Audit tables created outside warehouse/ (table -> comment, owner); tests keep them in step."""
@@ -103,6 +110,7 @@ def catalog_database() -> duckdb.DuckDBPyConnection:
         (SQL_DIR / "evidence.sql").read_text(encoding="utf-8"),
         LEAK_SCAN_DDL,
         _TABLE_COUNTS_DDL,
+        _LOAD_COMMITS_DDL,
     ):
         con.execute(ddl)
     ensure_risk_tables(con)

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from expectations.checks import _RESULTS_DDL as CHECK_RESULTS_DDL
+from expectations.checks import _VIOLATIONS_DDL as CHECK_VIOLATIONS_DDL
 from transforms.deid.classes import DEID_CLASSES
 from warehouse import LINEAGE_COLUMNS, core_tables
 from warehouse.data_dictionary import (
@@ -134,6 +135,7 @@ def test_every_study_column_is_listed_with_the_type_of_a_built_warehouse(
 def test_audit_tables_are_all_listed(sections, rendered):
     con = catalog_database()
     con.execute(CHECK_RESULTS_DDL)
+    con.execute(CHECK_VIOLATIONS_DDL)
     try:
         audit = dict(
             con.execute(

@@ -415,7 +415,13 @@ def test_a_missing_frequency_is_assumed_only_when_the_study_says_so(writer, rows
 def test_orders_without_a_daily_dose_are_counted_in_the_summary(writer, rows):
     LdnPatient(rows)
     build_study(writer)
-    assert one(writer, "SELECT count(*) FROM study.summary WHERE section = 'data_quality'") == 0
+    # the rows are always there, so a reader sees that nothing fell out
+    assert writer.execute(
+        "SELECT measure, n FROM study.summary WHERE section = 'data_quality' ORDER BY 1"
+    ).fetchall() == [
+        ("naltrexone_orders_without_daily_dose", 0),
+        ("patients_no_ldn_with_order_without_daily_dose", 0),
+    ]
     lost = LdnPatient(rows)  # LDN written as 1 "tablet": no daily dose, so no LDN order
     writer.execute("UPDATE core.meds SET dose_unit = 'tablet' WHERE med_id = ?", [lost.ldn])
     kept = LdnPatient(rows)  # a second, unusable order beside a valid LDN order

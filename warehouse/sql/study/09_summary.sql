@@ -326,7 +326,6 @@ data_quality as (
         null::double as mean,
         null::double as sd
     from unknown_dose_orders
-    where orders_without_daily_dose > 0
 
     union all
 
@@ -345,7 +344,6 @@ data_quality as (
         null::double as sd
     from patients_lost_to_unknown_doses
     cross join unknown_dose_orders
-    where unknown_dose_orders.orders_without_daily_dose > 0
 ),
 
 compass31_long as (
