@@ -328,6 +328,14 @@ def run_command(
     except Exception as exc:
         # the flow recorded the failure in audit.runs; our exceptions carry no values
         err_console.print(f"[red]run failed:[/red] {type(exc).__name__}: {exc}")
+        reported = sorted(Path(reports).glob("*/report.html"), key=lambda p: p.stat().st_mtime)
+        if reported:  # the run's own report says which checks failed and why
+            # soft_wrap: a path must stay whole to be copied
+            err_console.print(f"report: {reported[-1]}", soft_wrap=True)
+            err_console.print(
+                f"details: chartetl report --warehouse {warehouse} {reported[-1].parent.name}",
+                soft_wrap=True,
+            )
         raise typer.Exit(1) from None
     _print_summary(summary)
 

@@ -73,3 +73,33 @@ def test_bench_views_prints_throughput_and_floor():
     result = runner.invoke(app, ["bench-views", "--export", str(SAMPLE_EXPORT), "--repeats", "1"])
     assert result.exit_code == 0, result.output
     assert "all views" in result.output and "floor (read_ndjson_objects" in result.output
+
+
+def test_a_failed_run_points_to_its_report(tmp_path, monkeypatch):
+    import flows.cli
+    from expectations.gate import QualityGateError
+
+    reports = tmp_path / "reports"
+
+    def refused_run(**options):
+        folder = reports / "20260101T000000Z-abcdef12"
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("<html></html>")
+        raise QualityGateError([])
+
+    monkeypatch.setattr(flows.cli, "_run_pipeline", refused_run)
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--inbox", str(tmp_path),
+            "--warehouse", str(tmp_path / "w.duckdb"),
+            "--vault", str(tmp_path),
+            "--reports", str(reports),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "run failed: QualityGateError" in output
+    assert "20260101T000000Z-abcdef12" in output and "report.html" in output
+    assert "chartetl report --warehouse" in output
