@@ -196,7 +196,7 @@ def build_run_report(
         "quarantine": {"total": sum(g["count"] for g in quarantine), "groups": quarantine},
         "deidentification": _deid_section(run, evidence, con, run_id, leak_rows),
         "summary": summary_section,
-        "links": {"json": "report.json", "gx_data_docs": None},
+        "links": {"json": "report.json", "gx_data_docs": None, "study_report": None},
     }
 
 
@@ -232,7 +232,8 @@ def render_html(report: Mapping[str, Any]) -> str:
 def write_run_report(folder: Path, report: Mapping[str, Any]) -> dict[str, Path]:
     """Validate the report, then write ``report.json`` (sorted keys) and ``report.html``.
 
-    When ``folder/gx/index.html`` exists (Great Expectations Data Docs), the report links to it.
+    When ``folder/gx/index.html`` exists (Great Expectations Data Docs), the report links to it;
+    so it does to ``folder/study_report.html`` (the study as published) when that exists.
 
     Args:
         folder: the run's report folder (``<reports>/<run_id>``), created when missing.
@@ -252,6 +253,9 @@ def write_run_report(folder: Path, report: Mapping[str, Any]) -> dict[str, Path]
             **report.get("links", {}),
             "json": "report.json",
             "gx_data_docs": "gx/index.html" if gx_docs.is_file() else None,
+            "study_report": (
+                "study_report.html" if (folder / "study_report.html").is_file() else None
+            ),
         },
     }
     validate_report(document)

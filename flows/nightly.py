@@ -735,13 +735,14 @@ def report_task(
             ),
             error_summary=summary.error,
         )
-        report = build_run_report(con, summary.run_id, summary=asdict(summary))
-        paths = {"run": run_json, **write_run_report(folder, report)}
-        try:  # the study as published (yesterday's when this run was refused)
+        paths = {"run": run_json}
+        try:  # the study as published (yesterday's when this run was refused); linked below
             study = write_study_report(con, folder)
             paths |= {"study_html": study["html"], "study_json": study["json"]}
         except StudyReportError:  # no study tables yet: no load has succeeded
             pass
+        report = build_run_report(con, summary.run_id, summary=asdict(summary))
+        paths |= write_run_report(folder, report)
     return paths, markdown_summary(report, paths["html"])
 
 

@@ -455,7 +455,7 @@ def test_write_run_report_writes_sorted_json_and_html_and_links_gx_docs(reports,
     text = paths["json"].read_text()
     document = json.loads(text)
     assert text == json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    assert document["links"] == {"json": "report.json", "gx_data_docs": None}
+    assert document["links"] == {"json": "report.json", "gx_data_docs": None, "study_report": None}
     assert paths["html"].read_text().startswith("<!DOCTYPE html>")
     assert 'href="gx/index.html"' not in paths["html"].read_text()
 
@@ -464,6 +464,11 @@ def test_write_run_report_writes_sorted_json_and_html_and_links_gx_docs(reports,
     paths = write_run_report(folder, reports[SECOND])
     assert json.loads(paths["json"].read_text())["links"]["gx_data_docs"] == "gx/index.html"
     assert 'href="gx/index.html"' in paths["html"].read_text()
+
+    (folder / "study_report.html").write_text("<html></html>")
+    paths = write_run_report(folder, reports[SECOND])
+    assert json.loads(paths["json"].read_text())["links"]["study_report"] == "study_report.html"
+    assert 'href="study_report.html"' in paths["html"].read_text()
 
 
 def test_the_html_loads_nothing_and_links_only_inside_the_report_folder(reports):

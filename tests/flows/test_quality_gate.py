@@ -141,6 +141,7 @@ def test_the_refused_run_is_reported_and_its_reports_scanned_clean(gated):
     # the GX Data Docs were built beside the report and are linked from it
     assert (folder / "gx" / "index.html").is_file()
     assert 'href="gx/index.html"' in (folder / "report.html").read_text()
+    assert 'href="study_report.html"' in (folder / "report.html").read_text()
     # every report file and the run's log were scanned for the patients' identifiers: no hit
     scanned = dict(
         workspace.query(
