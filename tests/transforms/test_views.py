@@ -143,3 +143,48 @@ def test_adverse_events_suspect_medication(con):
         "m1",
         "2024-02-01",
     )
+
+
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+
+
+def _timed_order(order_id: str, timing: dict) -> dict:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": order_id,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "dosageInstruction": [{"timing": timing}],
+    }
+
+
+def test_meds_frequency_from_timing_repeat_else_from_the_hl7_timing_code(con):
+    def coded(code, system=GTS):
+        return {"code": {"coding": [{"system": system, "code": code}]}}
+
+    orders = [
+        # repeat wins over a code that says otherwise
+        _timed_order("repeat", {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
+                     | coded("QD")),
+        _timed_order("every-8-h", {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}),
+        _timed_order("bid", coded("BID")),
+        _timed_order("qhs", coded("QHS")),
+        _timed_order("tid", coded("TID")),
+        _timed_order("q6h", coded("Q6H")),
+        _timed_order("local-code", coded("BID", system="urn:oid:1.2.3")),  # not HL7's: unknown
+        _timed_order("prn", coded("PRN")),  # no fixed frequency
+        _timed_order("no-timing", {}),
+    ]  # fmt: skip
+    frequency = {row["med_id"]: row["frequency_per_day"] for row in rows(con, "meds", orders)}
+    assert frequency == {
+        "repeat": 2.0,
+        "every-8-h": 3.0,
+        "bid": 2.0,
+        "qhs": 1.0,
+        "tid": 3.0,
+        "q6h": 4.0,
+        "local-code": None,
+        "prn": None,
+        "no-timing": None,
+    }
