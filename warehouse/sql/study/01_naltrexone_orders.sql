@@ -24,10 +24,6 @@ parameters as (
     from study.config_parameters
 ),
 
-config_codes as (
-    select * from study.config_codes
-),
-
 meds as (
     select * from core.meds
 ),
@@ -37,68 +33,21 @@ naltrexone_meds as (
     from meds
     where
         (
-            exists (
-                select 1
-                from config_codes
-                where config_codes.list_name = 'naltrexone_rxnorm'
-                    and study.code_matches(
-                        meds.rxnorm_code, null,
-                        config_codes.code, config_codes.match, config_codes.display_pattern
-                    )
-            )
-            or exists (
-                select 1
-                from config_codes
-                where config_codes.list_name = 'naltrexone_drug_name'
-                    and study.code_matches(
-                        meds.drug_name, null,
-                        config_codes.code, config_codes.match, config_codes.display_pattern
-                    )
-            )
+            study.in_code_list('naltrexone_rxnorm', meds.rxnorm_code)
+            or study.in_code_list('naltrexone_drug_name', meds.drug_name)
         )
-        and not exists (
-            select 1
-            from config_codes
-            where config_codes.list_name = 'naltrexone_excluded_drug_name'
-                and study.code_matches(
-                    meds.drug_name, null,
-                    config_codes.code, config_codes.match, config_codes.display_pattern
-                )
-        )
+        and not study.in_code_list('naltrexone_excluded_drug_name', meds.drug_name)
 ),
 
 classified as (
     select
         naltrexone_meds.*,
         case
-            when exists (
-                select 1
-                from config_codes
-                where config_codes.list_name = 'ldn_dose_units'
-                    and study.code_matches(
-                        naltrexone_meds.dose_unit, null,
-                        config_codes.code, config_codes.match, config_codes.display_pattern
-                    )
-            ) then 1.0::double
-            when exists (
-                select 1
-                from config_codes
-                where config_codes.list_name = 'ldn_dose_units_microgram'
-                    and study.code_matches(
-                        naltrexone_meds.dose_unit, null,
-                        config_codes.code, config_codes.match, config_codes.display_pattern
-                    )
-            ) then 0.001::double
+            when study.in_code_list('ldn_dose_units', naltrexone_meds.dose_unit) then 1.0::double
+            when study.in_code_list('ldn_dose_units_microgram', naltrexone_meds.dose_unit)
+                then 0.001::double
         end as dose_unit_to_mg,
-        exists (
-            select 1
-            from config_codes
-            where config_codes.list_name = 'excluded_order_statuses'
-                and study.code_matches(
-                    naltrexone_meds.status, null,
-                    config_codes.code, config_codes.match, config_codes.display_pattern
-                )
-        ) as status_excluded
+        study.in_code_list('excluded_order_statuses', naltrexone_meds.status) as status_excluded
     from naltrexone_meds
 ),
 

@@ -35,15 +35,7 @@ visits as (
         visits.visit_id,
         visits.patient_id,
         visits.start_date,
-        exists (
-            select 1
-            from config_codes
-            where config_codes.list_name = 'autonomic_service'
-                and study.code_matches(
-                    visits.service, null,
-                    config_codes.code, config_codes.match, config_codes.display_pattern
-                )
-        ) as is_autonomic
+        study.in_code_list('autonomic_service', visits.service) as is_autonomic
     from core.visits as visits
 ),
 

@@ -173,25 +173,9 @@ side_effects as (
             between screening.prescription_date and screening.follow_up_date
         and (
             events.severity is null
-            or exists (
-                select 1
-                from config_codes
-                where config_codes.list_name = 'side_effect_severities'
-                    and study.code_matches(
-                        events.severity, null,
-                        config_codes.code, config_codes.match, config_codes.display_pattern
-                    )
-            )
+            or study.in_code_list('side_effect_severities', events.severity)
         )
-        and not exists (
-            select 1
-            from config_codes
-            where config_codes.list_name = 'side_effect_excluded_actualities'
-                and study.code_matches(
-                    events.actuality, null,
-                    config_codes.code, config_codes.match, config_codes.display_pattern
-                )
-        )
+        and not study.in_code_list('side_effect_excluded_actualities', events.actuality)
 ),
 
 side_effect_summary as (

@@ -7,6 +7,8 @@
 -- A list row with a display_pattern also needs the source display to match it (case-insensitive).
 -- Systems are compared by the caller, where the source column carries one.
 --
+-- study.in_code_list: does a source code (no display, no system) match a row of the named list?
+--
 -- study.is_counted_diagnosis: a condition counts as a diagnosis unless its verification status
 -- is on the list excluded_condition_verification (refuted, entered in error).
 --
@@ -42,13 +44,15 @@ create or replace macro study.condition_matches(
         )
     );
 
-create or replace macro study.is_counted_diagnosis(verification_status) as
-    not exists (
+create or replace macro study.in_code_list(wanted_list, source_code) as
+    exists (
         select 1
-        from study.config_codes as excluded
-        where excluded.list_name = 'excluded_condition_verification'
+        from study.config_codes as listed
+        where listed.list_name = wanted_list
             and study.code_matches(
-                verification_status, null,
-                excluded.code, excluded.match, excluded.display_pattern
+                source_code, null, listed.code, listed.match, listed.display_pattern
             )
     );
+
+create or replace macro study.is_counted_diagnosis(verification_status) as
+    not study.in_code_list('excluded_condition_verification', verification_status);
