@@ -51,7 +51,8 @@ class QualityGate:
     Attributes:
         batch_results: outcomes of the checks already run on the staged batch.
         scope: ``core`` (the core tables' SQL checks) or ``study`` (the study tables' checks).
-        checks: the SQL checks to run (default: the catalogue's SQL checks of the scope).
+        checks: the catalogue to take the scope's SQL checks from (default: loaded from the
+            file; the flow passes the one it validated at start).
         run_date: the date the future-date checks compare with (default: today, UTC).
         results: every outcome, batch checks first; filled when the gate has run.
     """
@@ -71,13 +72,11 @@ class QualityGate:
         """Run the scope's SQL checks and raise if any fatal check failed or errored."""
         if self.scope not in ("core", "study"):
             raise ValueError("a quality gate's scope is 'core' or 'study'")
-        checks = self.checks
-        if checks is None:
-            checks = [
-                check
-                for check in load_catalogue()
-                if check.kind == "sql" and check.is_study_check == (self.scope == "study")
-            ]
+        checks = [
+            check
+            for check in (load_catalogue() if self.checks is None else self.checks)
+            if check.kind == "sql" and check.is_study_check == (self.scope == "study")
+        ]
         self.results = list(self.batch_results) + evaluate_sql_checks(
             con, checks=checks, run_date=self.run_date
         )

@@ -27,6 +27,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from expectations.checks import (
+    Check,
     CheckResult,
     fatal_failures,
     load_catalogue,
@@ -357,13 +358,17 @@ def _csv_column_rows(staged: list[StagedFile]) -> list[tuple]:
 
 
 @task(name="data-quality-batch", **PHI_TASK)
-def gx_checks_task(tables: dict[str, pa.Table], data_docs: Path) -> list[CheckResult]:
+def gx_checks_task(
+    tables: dict[str, pa.Table], checks: list[Check], data_docs: Path
+) -> list[CheckResult]:
     """The Great Expectations suites on the de-identified batch (results hold counts only)."""
-    return run_gx_checks(tables, data_docs_dir=data_docs)
+    return run_gx_checks(tables, checks=checks, data_docs_dir=data_docs)
 
 
 @task(name="data-quality-recheck")
-def recheck_task(warehouse: Path, run_id: str, definitions: dict) -> list[CheckResult]:
+def recheck_task(
+    warehouse: Path, run_id: str, definitions: dict, checks: list[Check]
+) -> list[CheckResult]:
     """A run with nothing new to load still checks the warehouse, so every run has a report.
 
     Raises:
@@ -372,7 +377,7 @@ def recheck_task(warehouse: Path, run_id: str, definitions: dict) -> list[CheckR
     """
     with open_warehouse(warehouse, definitions=definitions) as con:
         results = run_sql_checks(
-            con, run_id, checks=[c for c in load_catalogue() if c.kind == "sql"]
+            con, run_id, checks=[check for check in checks if check.kind == "sql"]
         )
     if failures := fatal_failures(results):
         raise QualityGateError(failures, rolled_back=False)
@@ -452,6 +457,7 @@ def nightly_refresh(
     keys = load_keys(vault_path)
     views = compiled_core_views()
     column_maps = [load_column_map(name) for name in SHIPPED_CSV_MAPS]
+    catalogue = load_catalogue()  # once per run: a malformed check stops the run here
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
     summary = RunSummary(
         run_id=run_id,
@@ -572,8 +578,11 @@ def nightly_refresh(
                 if scrubber_check is not None:
                     record_notes_scrubber(con, run_id, SCRUBBER_VERSION, scrubber_check)
 
-            gate = QualityGate(batch_results=gx_checks_task(tables, reports_path / run_id / "gx"))
-            study_gate = QualityGate(scope="study")
+            gate = QualityGate(
+                batch_results=gx_checks_task(tables, catalogue, reports_path / run_id / "gx"),
+                checks=catalogue,
+            )
+            study_gate = QualityGate(scope="study", checks=catalogue)
             load_counts, risk, warehouse_scan = load_task(
                 warehouse_path,
                 run_id,
@@ -595,7 +604,7 @@ def nightly_refresh(
             progress.advance("load")
             summary.files_loaded = len(todo)
         else:  # nothing new: the checks still judge the warehouse, for this run's report
-            recheck_task(warehouse_path, run_id, definitions)
+            recheck_task(warehouse_path, run_id, definitions, catalogue)
             if snapshot_path.exists() and not snapshot_is_current(warehouse_path, snapshot_path):
                 # an earlier run committed a load and failed before publishing it
                 summary.leak_scan["warehouse"] = unpublished_scan_task(
@@ -616,7 +625,7 @@ def nightly_refresh(
     finally:
         summary.seconds = round(time.perf_counter() - started, 3)
         logging.getLogger("prefect").removeHandler(log_capture)
-        report_paths, markdown = report_task(summary, warehouse_path, definitions, full)
+        report_paths, markdown = report_task(summary, warehouse_path, definitions, full, catalogue)
         report_scan = None
         if tokens is not None:  # the reports (and the run's log) must hold no identifier either
             report_scan = scan_files(
@@ -698,7 +707,7 @@ def report_scan_labels(folder: Path) -> dict[str, Path]:
 
 @task(name="write-reports")
 def report_task(
-    summary: RunSummary, warehouse: Path, definitions: dict, full: bool
+    summary: RunSummary, warehouse: Path, definitions: dict, full: bool, catalogue: list[Check]
 ) -> tuple[dict[str, Path], str]:
     """Finish the run in the ledger and write its reports: run, data quality, study.
 
@@ -741,7 +750,7 @@ def report_task(
             paths |= {"study_html": study["html"], "study_json": study["json"]}
         except StudyReportError:  # no study tables yet: no load has succeeded
             pass
-        report = build_run_report(con, summary.run_id, summary=asdict(summary))
+        report = build_run_report(con, summary.run_id, summary=asdict(summary), catalogue=catalogue)
         paths |= write_run_report(folder, report)
     return paths, markdown_summary(report, paths["html"])
 
